@@ -1,0 +1,1 @@
+"""podwarden.app: entry points (desktop and headless)."""

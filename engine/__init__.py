@@ -1,0 +1,15 @@
+"""podwarden.engine: the Qt-free core of PodWarden.
+
+    from podwarden.engine import Engine, Settings
+
+    async with Engine(Settings()) as engine:
+        ...
+
+Nothing is created at import time: the database, the secret box and the
+services come to life in ``Engine.__aenter__``.
+"""
+
+from podwarden.engine.errors import PodWardenError
+from podwarden.engine.settings import Settings
+
+__all__ = ["PodWardenError", "Settings"]

@@ -1,0 +1,1 @@
+"""podwarden.ui: the PySide6 desktop views."""
