@@ -43,7 +43,10 @@ class Change:
 
 async def _connect(conninfo: str, timeout: float) -> psycopg.AsyncConnection[tuple[object, ...]]:
     return await psycopg.AsyncConnection.connect(
-        conninfo, autocommit=True, connect_timeout=max(2, round(timeout)), application_name="podwarden-control"
+        conninfo,
+        autocommit=True,
+        connect_timeout=max(2, round(timeout)),
+        application_name="podwarden-control",
     )
 
 
@@ -58,7 +61,9 @@ class Presence:
 
     async def start(self) -> None:
         self._conn = await _connect(self.conninfo, self.connect_timeout)
-        await self._conn.execute("SELECT pg_advisory_lock(%s, %s)", (PRESENCE_CLASS, presence_key(self.engine_id)))
+        await self._conn.execute(
+            "SELECT pg_advisory_lock(%s, %s)", (PRESENCE_CLASS, presence_key(self.engine_id))
+        )
 
     async def close(self) -> None:
         if self._conn is not None:

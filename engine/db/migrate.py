@@ -57,7 +57,9 @@ async def migrate(db: Database, *, lock_timeout: float = 300.0) -> str:
             await conn.commit()
             return revision
         finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:c, :o)"), {"c": LOCK_CLASS, "o": MIGRATION_LOCK})
+            await conn.execute(
+                text("SELECT pg_advisory_unlock(:c, :o)"), {"c": LOCK_CLASS, "o": MIGRATION_LOCK}
+            )
             await conn.commit()
 
 
@@ -66,7 +68,9 @@ async def _acquire(conn: AsyncConnection, timeout: float) -> None:
     waited = False
     while True:
         got = (
-            await conn.execute(text("SELECT pg_try_advisory_lock(:c, :o)"), {"c": LOCK_CLASS, "o": MIGRATION_LOCK})
+            await conn.execute(
+                text("SELECT pg_try_advisory_lock(:c, :o)"), {"c": LOCK_CLASS, "o": MIGRATION_LOCK}
+            )
         ).scalar_one()
         await conn.commit()
         if got:

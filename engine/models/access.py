@@ -90,7 +90,9 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    token_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True)
+    token_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True
+    )
     actor: Mapped[str] = mapped_column(String(128))
     method: Mapped[str] = mapped_column(String(16))  # GET/POST/… or TOOL for MCP
     path: Mapped[str] = mapped_column(String(512))
@@ -98,7 +100,7 @@ class AuditEntry(Base):
     duration_ms: Mapped[float | None]
 
 
-class SystemConfig(Base):
+class SystemConfig(VersionedMixin, Base):
     """The singleton configuration document: SMTP, OIDC, Hub, Tailscale, registry, MCP."""
 
     __tablename__ = "system_config"
@@ -106,10 +108,7 @@ class SystemConfig(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     document: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     updated_at: Mapped[datetime]
-
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
 
 
 class FleetSetting(Base):
@@ -135,5 +134,3 @@ class SystemMessage(IdMixin, Base):
     last_seen: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-

@@ -37,7 +37,9 @@ class Deployment(IdMixin, TimestampMixin, VersionedMixin, Base):
     __table_args__ = (UniqueConstraint("cluster_id", "namespace", "name"),)
 
     name: Mapped[str] = mapped_column(String(63))
-    stack_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stacks.id", ondelete="SET NULL"), index=True)
+    stack_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("stacks.id", ondelete="SET NULL"), index=True
+    )
     cluster_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("clusters.id", ondelete="SET NULL"), index=True
     )

@@ -67,4 +67,6 @@ def _read_key_file(path: Path) -> str:
             f"The secret key file {path} does not exist; create it with `podwarden-engine generate-key`."
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"The secret key file {path} cannot be read: {exc.__class__.__name__}.") from exc
+        raise ConfigurationError(
+            f"The secret key file {path} cannot be read: {exc.__class__.__name__}."
+        ) from exc

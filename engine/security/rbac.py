@@ -154,8 +154,15 @@ def permissions_markdown() -> str:
     ]
     for perm in sorted(Permissions.all(), key=lambda p: (p.role.rank, p.name)):
         lines.append(f"| `{perm.name}` | {perm.role.value} | {perm.description} |")
-    lines += ["", "## Operations", "", "| operation | access | permission | least role |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Operations",
+        "",
+        "| operation | access | permission | least role |",
+        "|---|---|---|---|",
+    ]
     for op in sorted(OPERATIONS.values(), key=lambda o: o.name):
-        lines.append(f"| `{op.name}` | {op.access.value} | `{op.permission.name}` | {op.permission.role.value} |")
+        lines.append(
+            f"| `{op.name}` | {op.access.value} | `{op.permission.name}` | {op.permission.role.value} |"
+        )
     return "\n".join(lines) + "\n"
-

@@ -148,7 +148,10 @@ class ConfigService(Service):
                 f"Unknown setting(s): {', '.join(sorted(unknown))}.", {k: "unknown setting" for k in unknown}
             )
         async with self.db.unit_of_work() as uow:
-            rows = {r.key: r for r in (await uow.session.execute(select(FleetSetting).with_for_update())).scalars()}
+            rows = {
+                r.key: r
+                for r in (await uow.session.execute(select(FleetSetting).with_for_update())).scalars()
+            }
             merged = {k: r.value.get("v") for k, r in rows.items() if k in FleetSettings.model_fields}
             merged.update(changes)
             try:

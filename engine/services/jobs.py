@@ -140,7 +140,9 @@ class JobsService(Service):
             await uow.flush()
             return job.id
 
-    async def run(self, job_id: uuid.UUID, work: Callable[[JobHandle], Awaitable[dict[str, Any] | None]]) -> JobInfo:
+    async def run(
+        self, job_id: uuid.UUID, work: Callable[[JobHandle], Awaitable[dict[str, Any] | None]]
+    ) -> JobInfo:
         """Run ``work`` as the job; its return value becomes the job's result."""
         if not await self._transition(job_id, JobState.QUEUED, JobState.RUNNING, started_at=now()):
             raise ConflictError("This job is not queued any more (it was cancelled or already ran).")
@@ -160,7 +162,9 @@ class JobsService(Service):
             await self._finish(job_id, JobState.FAILED, error=str(exc))
         except Exception as exc:
             log.exception("job %s failed unexpectedly", job_id)
-            await self._finish(job_id, JobState.FAILED, error=f"Unexpected error: {exc.__class__.__name__}: {exc}")
+            await self._finish(
+                job_id, JobState.FAILED, error=f"Unexpected error: {exc.__class__.__name__}: {exc}"
+            )
         else:
             await self._finish(job_id, JobState.SUCCEEDED, result=result or {})
         finally:

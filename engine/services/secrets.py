@@ -34,7 +34,9 @@ class SecretInfo:
 
 
 def _info(row: Secret) -> SecretInfo:
-    return SecretInfo(row.id, row.name, row.kind, row.description, row.version, row.created_at, row.updated_at)
+    return SecretInfo(
+        row.id, row.name, row.kind, row.description, row.version, row.created_at, row.updated_at
+    )
 
 
 def _check_name(name: str) -> None:
@@ -65,7 +67,13 @@ class SecretsService(Service):
     # -- operations -----------------------------------------------------------------------
     @operation(Permissions.SECRETS_MANAGE, Access.MUTATING)
     async def create_secret(
-        self, actor: Actor, name: str, value: SecretValue | str, *, kind: str = "generic", description: str = ""
+        self,
+        actor: Actor,
+        name: str,
+        value: SecretValue | str,
+        *,
+        kind: str = "generic",
+        description: str = "",
     ) -> SecretInfo:
         """Store a new secret."""
         async with self.db.unit_of_work() as uow:

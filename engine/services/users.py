@@ -34,7 +34,9 @@ class UserInfo:
 
 
 def _info(u: User) -> UserInfo:
-    return UserInfo(u.id, u.username, u.display_name, u.role, u.disabled, u.version, u.last_login_at, u.locked_until)
+    return UserInfo(
+        u.id, u.username, u.display_name, u.role, u.disabled, u.version, u.last_login_at, u.locked_until
+    )
 
 
 def _check_username(username: str) -> None:

@@ -35,7 +35,9 @@ async def test_system_config_rejects_bad_values(engine: Engine, admin: Actor, vi
 
 async def test_fleet_settings(engine: Engine, admin: Actor, operator: Actor) -> None:
     assert (await engine.config.get_settings(operator)).default_image_tag == "latest"
-    updated = await engine.config.update_settings(admin, {"default_image_tag": "stable", "discovery_interval_s": 60})
+    updated = await engine.config.update_settings(
+        admin, {"default_image_tag": "stable", "discovery_interval_s": 60}
+    )
     assert updated.default_image_tag == "stable"
     assert (await engine.config.get_settings(operator)).discovery_interval_s == 60
     with pytest.raises(ValidationError, match="Unknown setting"):

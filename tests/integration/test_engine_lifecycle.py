@@ -66,7 +66,9 @@ async def test_models_and_migrations_agree(database_url: URL) -> None:
     eng = create_engine(database_url)
     try:
         with eng.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
     finally:
         eng.dispose()
     assert diff == []

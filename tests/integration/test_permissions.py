@@ -44,7 +44,9 @@ def _dummy_args(method: Any) -> list[Any]:
 
 async def test_every_operation_is_registered_and_reachable(engine: Engine) -> None:
     names = {name for name, _ in _bound_operations(engine)}
-    assert names == {name for name in OPERATIONS if name.split(".")[0] in {"secrets", "users", "config", "jobs"}}
+    assert names == {
+        name for name in OPERATIONS if name.split(".")[0] in {"secrets", "users", "config", "jobs"}
+    }
     assert len(names) >= 15
 
 
@@ -82,4 +84,6 @@ def test_permissions_doc_is_current() -> None:
     from podwarden.engine.security.rbac import permissions_markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
-    assert doc.read_text() == permissions_markdown(), "regenerate: podwarden-engine permissions-doc > docs/permissions.md"
+    assert doc.read_text() == permissions_markdown(), (
+        "regenerate: podwarden-engine permissions-doc > docs/permissions.md"
+    )

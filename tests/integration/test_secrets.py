@@ -71,7 +71,9 @@ async def test_a_blob_moved_to_another_name_does_not_open(
     await engine.secrets.create_secret(admin, "a", PLAIN)
     await engine.secrets.create_secret(admin, "b", "other")
     with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as conn:
-        conn.execute("UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE name='a') WHERE name='b'")
+        conn.execute(
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE name='a') WHERE name='b'"
+        )
     with pytest.raises(ConfigurationError, match="does not open"):
         await engine.secrets.read_secret(admin, "b")
 
@@ -96,8 +98,10 @@ async def test_failed_rotation_changes_nothing(engine: Engine, admin: Actor, dat
     await engine.secrets.create_secret(admin, "good", "v")
     await engine.secrets.create_secret(admin, "bad", "v")
     with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as conn:
-        conn.execute("UPDATE secrets SET ciphertext = '\\x01deadbeef00000000000000000000000000000000'::bytea "
-                     "WHERE name = 'bad'")
+        conn.execute(
+            "UPDATE secrets SET ciphertext = '\\x01deadbeef00000000000000000000000000000000'::bytea "
+            "WHERE name = 'bad'"
+        )
         before = conn.execute("SELECT name, ciphertext FROM secrets ORDER BY name").fetchall()
     with pytest.raises(ConfigurationError):
         await engine.secrets.rotate_master_key(admin, b"n" * 32)

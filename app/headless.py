@@ -1,0 +1,123 @@
+"""``podwarden-engine``: the headless engine's command line.
+
+    podwarden-engine migrate                  bring the database schema up to date
+    podwarden-engine create-admin NAME        create the first admin (password from a prompt,
+                                              --password-file or PODWARDEN_ADMIN_PASSWORD)
+    podwarden-engine generate-key             print a new master key for PODWARDEN_SECRET_KEY_FILE
+    podwarden-engine permissions-doc          print docs/permissions.md
+    podwarden-engine info                     where the database is and what it holds
+
+Configuration comes from PODWARDEN_* environment variables (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from podwarden.app.errors import run_main
+from podwarden.app.logging_setup import setup_logging
+from podwarden.engine import Engine, Settings
+from podwarden.engine.errors import ValidationError
+
+PROG = "podwarden-engine"
+
+
+def _settings() -> Settings:
+    import pydantic
+
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"PODWARDEN_{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValidationError(f"The PODWARDEN_* settings are invalid: {problems}.") from exc
+
+
+async def _migrate() -> None:
+    async with Engine(_settings()) as engine:  # migrations run on open
+        print(f"The database schema is up to date ({engine.database_mode}).")
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        return Path(args.password_file).read_text(encoding="utf-8").rstrip("\n")
+    env = os.environ.get("PODWARDEN_ADMIN_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise ValidationError(
+            "No password given: use --password-file, PODWARDEN_ADMIN_PASSWORD or a terminal."
+        )
+    first = getpass.getpass("Password for the new admin: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise ValidationError("The two passwords differ.")
+    return first
+
+
+async def _create_admin(args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    async with Engine(_settings()) as engine:
+        user = await engine.users.create_first_admin(args.username, password, args.display_name or "")
+        print(f"Created admin {user.username}.")
+
+
+async def _info() -> None:
+    async with Engine(_settings()) as engine:
+        print(f"database: {engine.database_mode}")
+        print(f"users: {'yes' if await engine.users.has_users() else 'none yet (run create-admin)'}")
+        print(f"secrets: {await engine.secrets.count()}")
+
+
+def _permissions_doc() -> None:
+    import podwarden.engine.services  # noqa: F401  (registers every operation)
+    from podwarden.engine.security.rbac import permissions_markdown
+
+    sys.stdout.write(permissions_markdown())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="PodWarden's headless engine.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (also PODWARDEN_LOG_JSON=1)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+    admin = sub.add_parser("create-admin", help="create the first admin user")
+    admin.add_argument("username")
+    admin.add_argument("--display-name")
+    admin.add_argument("--password-file", help="read the password from this file")
+    sub.add_parser("generate-key", help="print a new master key")
+    sub.add_parser("permissions-doc", help="print the permission table as Markdown")
+    sub.add_parser("info", help="show the database in use")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    json_logs = args.log_json or os.environ.get("PODWARDEN_LOG_JSON", "") in {"1", "true", "yes"}
+    setup_logging(level="DEBUG" if args.debug else "WARNING", json_lines=json_logs)
+
+    def dispatch() -> None:
+        if args.command == "migrate":
+            asyncio.run(_migrate())
+        elif args.command == "create-admin":
+            asyncio.run(_create_admin(args))
+        elif args.command == "generate-key":
+            from podwarden.engine.security.crypto import generate_key
+
+            print(generate_key())
+        elif args.command == "permissions-doc":
+            _permissions_doc()
+        elif args.command == "info":
+            asyncio.run(_info())
+
+    run_main(PROG, dispatch, debug=args.debug)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""podwarden-engine from the outside: real processes, real database, one-sentence errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.conftest import TEST_KEY
+from tests.pg import PgTestServer
+
+
+def _run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podwarden.app.headless", *args],
+        env={**os.environ, **env}, input=stdin, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _env(url: URL, tmp_path) -> dict[str, str]:
+    return {
+        "PODWARDEN_DATABASE_URL": url.render_as_string(hide_password=False),
+        "PODWARDEN_SECRET_KEY": TEST_KEY,
+        "PODWARDEN_DATA_DIR": str(tmp_path),
+    }
+
+
+def test_migrate_then_create_admin(pg_server: PgTestServer, tmp_path) -> None:
+    env = _env(pg_server.new_empty_database(), tmp_path)
+    result = _run("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery\n")
+    result = _run("create-admin", "alice", "--password-file", str(pw), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Created admin alice."
+    again = _run("create-admin", "bob", env={**env, "PODWARDEN_ADMIN_PASSWORD": "another password"})
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "podwarden-engine: PodWarden already has users; ask an admin to create your account."
+    )
+
+
+def test_create_admin_without_a_password_source(database_url: URL, tmp_path) -> None:
+    env = {**_env(database_url, tmp_path), "PODWARDEN_ADMIN_PASSWORD": ""}
+    result = _run("create-admin", "alice", env=env, stdin="")
+    assert result.returncode == 1
+    assert "No password given" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected", "code"),
+    [
+        ({"PODWARDEN_DATABASE_URL": "postgresql://x@127.0.0.1:1/db", "PODWARDEN_TIMEOUTS__DB_CONNECT": "2"},
+         "Cannot reach PostgreSQL at postgresql://x@127.0.0.1:1/db", 1),
+        ({"PODWARDEN_DATABASE_URL": "::not a url::"}, "PODWARDEN_DATABASE_URL is not a valid URL", 2),
+        ({"PODWARDEN_SECRET_KEY": "too-short"}, "is not 32 bytes of URL-safe base64", 2),
+        ({"PODWARDEN_SECRET_KEY_FILE": "/nonexistent/key"}, "The secret key file /nonexistent/key does not exist", 2),
+        ({"PODWARDEN_TIMEOUTS__DB_CONNECT": "-1"}, "The PODWARDEN_* settings are invalid", 1),
+    ],
+)  # fmt: skip
+def test_bad_configuration_is_one_sentence(database_url: URL, tmp_path, env, expected, code) -> None:
+    base = _env(database_url, tmp_path)
+    if "PODWARDEN_SECRET_KEY_FILE" in env:
+        base.pop("PODWARDEN_SECRET_KEY")
+    result = _run("info", env={**base, **env})
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("podwarden-engine: ") and expected in lines[0], lines
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_key_is_one_sentence(database_url: URL, tmp_path) -> None:
+    env = _env(database_url, tmp_path)
+    assert _run("info", env=env).returncode == 0  # stores the key check
+    other = {**env, "PODWARDEN_SECRET_KEY": "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg="}
+    result = _run("info", env=other)
+    assert result.returncode == 2
+    assert "The secret key does not match" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_key_round_trips(tmp_path) -> None:
+    result = _run("generate-key", env={})
+    from podwarden.engine.security.crypto import decode_key
+
+    assert len(decode_key(result.stdout, source="test")) == 32
