@@ -72,14 +72,12 @@ class Database:
 
     async def ping(self) -> None:
         """Round-trip to the server; raises TemporaryServiceError when it is down."""
-        async with self.connection_errors():
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+        async with self.connection_errors(), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def server_version(self) -> int:
-        async with self.connection_errors():
-            async with self.engine.connect() as conn:
-                value = (await conn.execute(text("SHOW server_version_num"))).scalar_one()
+        async with self.connection_errors(), self.engine.connect() as conn:
+            value = (await conn.execute(text("SHOW server_version_num"))).scalar_one()
         return int(value)
 
     @asynccontextmanager
@@ -99,32 +97,30 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read session (no commit)."""
-        async with self.connection_errors():
-            async with self.sessions() as session:
-                yield session
+        async with self.connection_errors(), self.sessions() as session:
+            yield session
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction. Commits on success, rolls back on any exception."""
-        async with self.connection_errors():
-            async with self.sessions() as session:
-                uow = UnitOfWork(session)
-                try:
-                    yield uow
-                    await uow.flush()
-                    await uow.send_notices()
-                    await session.commit()
-                except StaleDataError as exc:
-                    await session.rollback()
-                    raise ConflictError(
-                        "Someone else changed this record after you loaded it; reload and try again."
-                    ) from exc
-                except IntegrityError as exc:
-                    await session.rollback()
-                    raise _integrity_error(exc) from exc
-                except BaseException:
-                    await session.rollback()
-                    raise
+        async with self.connection_errors(), self.sessions() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+                await uow.flush()
+                await uow.send_notices()
+                await session.commit()
+            except StaleDataError as exc:
+                await session.rollback()
+                raise ConflictError(
+                    "Someone else changed this record after you loaded it; reload and try again."
+                ) from exc
+            except IntegrityError as exc:
+                await session.rollback()
+                raise _integrity_error(exc) from exc
+            except BaseException:
+                await session.rollback()
+                raise
 
 
 class UnitOfWork:
