@@ -62,8 +62,12 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     print(f"runs: {args.runs} (each a fresh process)")
     print(f"import podwarden.engine:  median {statistics.median(imports):.3f} s")
-    print(f"cold Engine() -> ready:   median {statistics.median(cold):.3f} s  (goal <= 1.5 s)  {sorted(cold)}")
-    print(f"warm Engine() -> ready:   median {statistics.median(warm):.3f} s  (goal <= 0.8 s)  {sorted(warm)}")
+    print(
+        f"cold Engine() -> ready:   median {statistics.median(cold):.3f} s  (goal <= 1.5 s)  {sorted(cold)}"
+    )
+    print(
+        f"warm Engine() -> ready:   median {statistics.median(warm):.3f} s  (goal <= 0.8 s)  {sorted(warm)}"
+    )
 
 
 if __name__ == "__main__":

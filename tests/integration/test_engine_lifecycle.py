@@ -144,3 +144,9 @@ def _admin():
     from podwarden.engine.security.rbac import Actor
 
     return Actor.system()
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from podwarden.engine.db.migrate import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD, "update SCHEMA_HEAD in engine/db/migrate.py"
