@@ -6,6 +6,7 @@
     podwarden-engine generate-key             print a new master key for PODWARDEN_SECRET_KEY_FILE
     podwarden-engine permissions-doc          print docs/permissions.md
     podwarden-engine info                     where the database is and what it holds
+    podwarden-engine run                      run the engine as a service until SIGTERM/SIGINT
 
 Configuration comes from PODWARDEN_* environment variables (see README).
 """
@@ -74,6 +75,29 @@ async def _info() -> None:
         print(f"secrets: {await engine.secrets.count()}")
 
 
+async def _run_service() -> None:
+    """Open the engine and keep it open until SIGTERM/SIGINT, then close cleanly.
+
+    Opening marks jobs of dead engines interrupted; closing cancels this engine's
+    running jobs and records their final state. The periodic loops and the HTTP
+    API join here as they land (headless issue).
+    """
+    import logging
+    import signal
+
+    log = logging.getLogger("podwarden.service")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Engine(_settings()) as engine:
+        log.warning("PodWarden engine %s running on %s", engine.engine_id, engine.database_mode)
+        print(f"PodWarden engine running on {engine.database_mode}; stop with SIGTERM or Ctrl-C.", flush=True)
+        await stop.wait()
+        log.warning("stopping")
+    print("PodWarden engine stopped.", flush=True)
+
+
 def _permissions_doc() -> None:
     import podwarden.engine.services  # noqa: F401  (registers every operation)
     from podwarden.engine.security.rbac import permissions_markdown
@@ -94,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("generate-key", help="print a new master key")
     sub.add_parser("permissions-doc", help="print the permission table as Markdown")
     sub.add_parser("info", help="show the database in use")
+    sub.add_parser("run", help="run the engine as a service until SIGTERM/SIGINT")
     return parser
 
 
@@ -115,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
             _permissions_doc()
         elif args.command == "info":
             asyncio.run(_info())
+        elif args.command == "run":
+            asyncio.run(_run_service())
 
     run_main(PROG, dispatch, debug=args.debug)
 

@@ -88,3 +88,25 @@ def test_generate_key_round_trips(tmp_path) -> None:
     from podwarden.engine.security.crypto import decode_key
 
     assert len(decode_key(result.stdout, source="test")) == 32
+
+
+def test_run_stops_cleanly_on_sigterm(database_url: URL, tmp_path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "podwarden.app.headless", "run"],
+        env={**os.environ, **_env(database_url, tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "PodWarden engine running on shared postgresql://" in line
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "PodWarden engine stopped." in out
