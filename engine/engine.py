@@ -141,6 +141,13 @@ class Engine:
         return self._db
 
     @property
+    def context(self) -> Context:
+        """What services share (database, settings, secret box, engine id)."""
+        if self._ctx is None:
+            raise PodWardenError("The engine is not open; use `async with Engine(...)`.")
+        return self._ctx
+
+    @property
     def database_mode(self) -> str:
         """'embedded (<folder>)' or the shared server's URL without its password."""
         if self._embedded is not None:
