@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,13 @@ from tests.conftest import TEST_KEY
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    os.chmod(tmp_path, 0o755)  # as root the server's own user must reach it
-    return tmp_path / "podwarden"
+def data_dir() -> Iterator[Path]:
+    # Outside pytest's tmp folder: another pytest run resets that to mode 0700, and as
+    # root the server runs as its own user, which must reach the data folder.
+    folder = Path(tempfile.mkdtemp(prefix="podwarden-engine-test-"))
+    os.chmod(folder, 0o755)
+    yield folder / "podwarden"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_embedded_database_persists_across_runs(data_dir: Path) -> None:
