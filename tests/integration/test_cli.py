@@ -110,3 +110,26 @@ def test_run_stops_cleanly_on_sigterm(database_url: URL, tmp_path) -> None:
         proc.kill()
     assert proc.returncode == 0, err
     assert "PodWarden engine stopped." in out
+
+
+def test_corrupt_data_folder_is_one_sentence(tmp_path) -> None:
+    data = tmp_path / "data"
+    (data / "postgres").mkdir(parents=True)
+    (data / "postgres" / "notes.txt").write_text("not a database")
+    env = {"PODWARDEN_DATA_DIR": str(data), "PODWARDEN_SECRET_KEY": TEST_KEY, "PODWARDEN_DATABASE_URL": ""}
+    result = _run("info", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(data / "postgres") in lines[0], lines
+    assert (data / "postgres" / "notes.txt").read_text() == "not a database"  # nothing lost
+
+
+def test_importing_the_engine_creates_nothing(tmp_path) -> None:
+    code = (
+        "import threading, podwarden.engine, podwarden.engine.services, podwarden.engine.models;"
+        "print(threading.active_count())"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "1"  # no threads started
+    assert list(tmp_path.iterdir()) == []  # no data folder, no files
