@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
@@ -52,6 +51,12 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+def preload_migrations() -> None:
+    """Import Alembic and read the migration scripts ahead of need (a warm-up, no I/O to the DB)."""
+    head_revision()
+    import alembic.command  # noqa: F401
 
 
 def current_revision(connection: Connection) -> str | None:
