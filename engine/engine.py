@@ -17,6 +17,7 @@ from podwarden.engine.errors import ConfigurationError, PodWardenError
 from podwarden.engine.security.crypto import SecretBox
 from podwarden.engine.security.masterkey import load_master_key
 from podwarden.engine.services.base import Context
+from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.secrets import SecretsService
@@ -49,6 +50,7 @@ class Engine:
         self.users: UsersService
         self.config: ConfigService
         self.jobs: JobsService
+        self.clusters: ClustersService
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -103,6 +105,7 @@ class Engine:
         self.users = UsersService(ctx)
         self.config = ConfigService(ctx)
         self.jobs = JobsService(ctx)
+        self.clusters = ClustersService(ctx, secrets=self.secrets)
         await self.secrets.ensure_key_check()
         conninfo = libpq_conninfo(url)
         self._presence = Presence(conninfo, self.engine_id, connect_timeout=s.timeouts.db_connect)
@@ -113,6 +116,7 @@ class Engine:
     async def close(self) -> None:
         if self._ctx is not None:
             await self.jobs.cancel_all_local()
+            await self.clusters.close()
         if self._listener is not None:
             await self._listener.close()
             self._listener = None

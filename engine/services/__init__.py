@@ -1,8 +1,9 @@
 """Use cases. Each public method is an operation (see security/rbac.py) that checks the actor's role."""
 
+from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.secrets import SecretsService
 from podwarden.engine.services.users import UsersService
 
-__all__ = ["ConfigService", "JobsService", "SecretsService", "UsersService"]
+__all__ = ["ClustersService", "ConfigService", "JobsService", "SecretsService", "UsersService"]
