@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 
+from podwarden.engine.adapters.ssh import SshPool
 from podwarden.engine.db.database import Database
 from podwarden.engine.db.embedded import EmbeddedPostgres
 from podwarden.engine.db.listen import Change, ChangeListener, Presence
@@ -20,6 +21,7 @@ from podwarden.engine.services.base import Context
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
 from podwarden.engine.services.jobs import JobsService
+from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
 from podwarden.engine.services.users import UsersService
 from podwarden.engine.settings import Settings
@@ -51,6 +53,8 @@ class Engine:
         self.config: ConfigService
         self.jobs: JobsService
         self.clusters: ClustersService
+        self.ssh: SshPool
+        self.probe: ProbeService
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -106,6 +110,8 @@ class Engine:
         self.config = ConfigService(ctx)
         self.jobs = JobsService(ctx)
         self.clusters = ClustersService(ctx, secrets=self.secrets)
+        self.ssh = SshPool.from_settings(s)
+        self.probe = ProbeService(ctx, jobs=self.jobs, secrets=self.secrets, ssh=self.ssh)
         await self.secrets.ensure_key_check()
         conninfo = libpq_conninfo(url)
         self._presence = Presence(conninfo, self.engine_id, connect_timeout=s.timeouts.db_connect)

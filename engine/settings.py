@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     db_pool_size: int = Field(5, ge=1, le=100)
     db_pool_overflow: int = Field(5, ge=0, le=100)
+    ssh_max_connections: int = Field(32, ge=1, le=1000, description="SSH connections open at once.")
     login_max_failures: int = Field(5, ge=1, description="Failures before a temporary lockout.")
     login_lockout_seconds: float = Field(300.0, ge=0)
     run_migrations: bool = True

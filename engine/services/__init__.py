@@ -3,7 +3,15 @@
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
 from podwarden.engine.services.jobs import JobsService
+from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
 from podwarden.engine.services.users import UsersService
 
-__all__ = ["ClustersService", "ConfigService", "JobsService", "SecretsService", "UsersService"]
+__all__ = [
+    "ClustersService",
+    "ConfigService",
+    "JobsService",
+    "ProbeService",
+    "SecretsService",
+    "UsersService",
+]
