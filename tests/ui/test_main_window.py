@@ -89,3 +89,14 @@ def test_desktop_reports_a_bad_setting_in_one_sentence(tmp_path) -> None:
         "(postgresql://user:password@host:5432/podwarden)."
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_the_status_bar_never_shows_a_database_password(qtbot, tmp_path) -> None:
+    from podwarden.engine import Engine, Settings
+
+    url = "postgresql://alice:hunter2-secret@db.example:5432/podwarden"
+    engine = Engine(Settings(database_url=url, secret_key=TEST_KEY, data_dir=tmp_path))  # never opened
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show_database(engine.database_mode)
+    assert window.database_label.text() == "Database: shared postgresql://alice@db.example:5432/podwarden"
