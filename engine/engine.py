@@ -20,6 +20,8 @@ from podwarden.engine.security.masterkey import load_master_key
 from podwarden.engine.services.base import Context
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
+from podwarden.engine.services.discovery import DiscoveryService
+from podwarden.engine.services.hosts import HostsService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
@@ -53,6 +55,8 @@ class Engine:
         self.config: ConfigService
         self.jobs: JobsService
         self.clusters: ClustersService
+        self.hosts: HostsService
+        self.discovery: DiscoveryService
         self.ssh: SshPool
         self.probe: ProbeService
 
@@ -110,6 +114,8 @@ class Engine:
         self.config = ConfigService(ctx)
         self.jobs = JobsService(ctx)
         self.clusters = ClustersService(ctx, secrets=self.secrets)
+        self.hosts = HostsService(ctx)
+        self.discovery = DiscoveryService(ctx)
         self.ssh = SshPool.from_settings(s)
         self.probe = ProbeService(ctx, jobs=self.jobs, secrets=self.secrets, ssh=self.ssh)
         await self.secrets.ensure_key_check()

@@ -564,3 +564,22 @@ def _check_sudo(result: CommandResult, target: SshTarget) -> None:
             f"{target.user} on {_hostport(target.address, target.port)} may not use sudo without a "
             f"password; give {target.user} passwordless sudo (NOPASSWD) or connect as root.",
         )
+
+
+class PrivateKeyError(ValueError):
+    """A private key that does not parse; ``encrypted`` when it needs a passphrase.
+
+    Carries no part of the key: callers may show it.
+    """
+
+    def __init__(self, encrypted: bool) -> None:
+        super().__init__("passphrase-protected key" if encrypted else "unreadable private key")
+        self.encrypted = encrypted
+
+
+def check_private_key(text: str) -> None:
+    """Raise :class:`PrivateKeyError` unless ``text`` is an unencrypted private key asyncssh can use."""
+    try:
+        asyncssh.import_private_key(text)
+    except Exception as exc:  # asyncssh raises KeyImportError, but also ValueError & co. on junk
+        raise PrivateKeyError(encrypted="passphrase" in str(exc).lower()) from None

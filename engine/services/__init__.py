@@ -2,6 +2,8 @@
 
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
+from podwarden.engine.services.discovery import DiscoveryService
+from podwarden.engine.services.hosts import HostsService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
@@ -10,6 +12,8 @@ from podwarden.engine.services.users import UsersService
 __all__ = [
     "ClustersService",
     "ConfigService",
+    "DiscoveryService",
+    "HostsService",
     "JobsService",
     "ProbeService",
     "SecretsService",

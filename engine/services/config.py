@@ -46,8 +46,8 @@ class HubConfig(_Section):
 
 
 class TailscaleConfig(_Section):
-    tailnet: str = "-"
-    api_url: str = "https://api.tailscale.com"
+    tailnet: str = Field("-", min_length=1, max_length=253, pattern=r"^[^/\s?#]+$")
+    api_url: str = Field("https://api.tailscale.com", pattern=r"^https?://[^\s/?#]+(:\d+)?(/[^\s]*)?$")
     auth: Literal["api_key", "oauth"] = "api_key"
     api_key_secret: str | None = None
     oauth_client_id: str = ""
@@ -140,8 +140,11 @@ class ConfigService(Service):
         return await self.settings()
 
     @operation(Permissions.SETTINGS_MANAGE)
-    async def update_settings(self, actor: Actor, changes: dict[str, Any]) -> FleetSettings:
-        """Change fleet settings."""
+    async def update_settings(
+        self, actor: Actor, changes: dict[str, Any], *, expected: FleetSettings | None = None
+    ) -> FleetSettings:
+        """Change fleet settings. ``expected``: the settings the caller edited; if someone
+        changed them since, nothing is saved and ConflictError is raised."""
         unknown = set(changes) - set(FleetSettings.model_fields)
         if unknown:
             raise ValidationError(
@@ -153,6 +156,8 @@ class ConfigService(Service):
                 for r in (await uow.session.execute(select(FleetSetting).with_for_update())).scalars()
             }
             merged = {k: r.value.get("v") for k, r in rows.items() if k in FleetSettings.model_fields}
+            if expected is not None and FleetSettings.model_validate(merged) != expected:
+                raise ConflictError("The settings were changed by someone else; reload them and try again.")
             merged.update(changes)
             try:
                 doc = FleetSettings.model_validate(merged)

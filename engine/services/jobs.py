@@ -46,12 +46,13 @@ class JobInfo:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    output_length: int = 0  # characters of output so far (a pane can open at the tail)
 
 
 def _info(j: Job) -> JobInfo:
     return JobInfo(
         j.id, j.kind, j.title, j.state, j.actor, j.subject_type, j.subject_id, j.error, dict(j.result),
-        j.created_at, j.started_at, j.finished_at,
+        j.created_at, j.started_at, j.finished_at, len(j.output or ""),
     )  # fmt: skip
 
 
@@ -87,6 +88,15 @@ class JobsService(Service):
             stmt = stmt.where(Job.state == state)
         async with self.db.session() as session:
             return [_info(j) for j in (await session.execute(stmt)).scalars()]
+
+    @operation(Permissions.READ, Access.READ)
+    async def count_by_state(self, actor: Actor) -> dict[JobState, int]:
+        """How many jobs are in each state (every state listed, zeros included)."""
+        async with self.db.session() as session:
+            rows = (await session.execute(select(Job.state, func.count()).group_by(Job.state))).all()
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({state: int(n) for state, n in rows})
+        return counts
 
     @operation(Permissions.READ, Access.READ)
     async def get_job(self, actor: Actor, job_id: uuid.UUID) -> JobInfo:

@@ -46,3 +46,19 @@ async def test_fleet_settings(engine: Engine, admin: Actor, operator: Actor) -> 
         await engine.config.update_settings(admin, {"discovery_interval_s": 1})
     with pytest.raises(PermissionDenied):
         await engine.config.update_settings(operator, {"default_image_tag": "x"})
+
+
+async def test_stale_settings_save_is_refused(engine: Engine, admin: Actor) -> None:
+    loaded = await engine.config.get_settings(admin)
+    await engine.config.update_settings(admin, {"default_image_tag": "v2"}, expected=loaded)
+    with pytest.raises(ConflictError):
+        await engine.config.update_settings(admin, {"default_image_tag": "v3"}, expected=loaded)
+    assert (await engine.config.get_settings(admin)).default_image_tag == "v2"
+
+
+async def test_tailscale_settings_are_validated(engine: Engine, admin: Actor) -> None:
+    with pytest.raises(ValidationError) as err:
+        await engine.config.update_system_config(
+            admin, {"tailscale": {"api_url": "ftp:/x", "tailnet": "a/b"}}
+        )
+    assert set(err.value.errors) == {"tailscale.api_url", "tailscale.tailnet"}

@@ -126,3 +126,16 @@ async def test_a_job_runs_once(engine: Engine, operator: Actor) -> None:
     await engine.jobs.run(job_id, work)
     with pytest.raises(ConflictError, match="not queued"):
         await engine.jobs.run(job_id, work)
+
+
+async def test_counts_by_state_and_output_length(engine: Engine, operator: Actor) -> None:
+    done = await engine.jobs.create(operator, "probe", "done")
+
+    async def work(handle):
+        await handle.write("12345")
+
+    await engine.jobs.run(done, work)
+    await engine.jobs.create(operator, "probe", "waiting")
+    counts = await engine.jobs.count_by_state(operator)
+    assert counts[JobState.SUCCEEDED] == 1 and counts[JobState.QUEUED] == 1 and counts[JobState.FAILED] == 0
+    assert (await engine.jobs.get_job(operator, done)).output_length == 5
