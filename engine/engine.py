@@ -20,11 +20,13 @@ from podwarden.engine.security.masterkey import load_master_key
 from podwarden.engine.services.base import Context
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
+from podwarden.engine.services.deployments import DeploymentsService
 from podwarden.engine.services.discovery import DiscoveryService
 from podwarden.engine.services.hosts import HostsService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
+from podwarden.engine.services.stacks import StacksService
 from podwarden.engine.services.users import UsersService
 from podwarden.engine.settings import Settings
 
@@ -57,6 +59,8 @@ class Engine:
         self.clusters: ClustersService
         self.hosts: HostsService
         self.discovery: DiscoveryService
+        self.stacks: StacksService
+        self.deployments: DeploymentsService
         self.ssh: SshPool
         self.probe: ProbeService
 
@@ -116,6 +120,10 @@ class Engine:
         self.clusters = ClustersService(ctx, secrets=self.secrets)
         self.hosts = HostsService(ctx)
         self.discovery = DiscoveryService(ctx)
+        self.stacks = StacksService(ctx)
+        self.deployments = DeploymentsService(
+            ctx, clusters=self.clusters, secrets=self.secrets, jobs=self.jobs
+        )
         self.ssh = SshPool.from_settings(s)
         self.probe = ProbeService(ctx, jobs=self.jobs, secrets=self.secrets, ssh=self.ssh)
         await self.secrets.ensure_key_check()

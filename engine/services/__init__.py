@@ -2,20 +2,24 @@
 
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
+from podwarden.engine.services.deployments import DeploymentsService
 from podwarden.engine.services.discovery import DiscoveryService
 from podwarden.engine.services.hosts import HostsService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.probe import ProbeService
 from podwarden.engine.services.secrets import SecretsService
+from podwarden.engine.services.stacks import StacksService
 from podwarden.engine.services.users import UsersService
 
 __all__ = [
     "ClustersService",
     "ConfigService",
+    "DeploymentsService",
     "DiscoveryService",
     "HostsService",
     "JobsService",
     "ProbeService",
     "SecretsService",
+    "StacksService",
     "UsersService",
 ]

@@ -580,6 +580,10 @@ class ClustersService(Service):
         return client.follow_logs(namespace, pod, container=container, tail_lines=tail_lines)
 
     # -- helpers ---------------------------------------------------------------------------
+    async def client_for(self, cluster_id: uuid.UUID) -> KubeClient:
+        """The cluster's cached client, for other services (they check their own permissions)."""
+        return await self._client(cluster_id)
+
     async def _client(self, cluster_id: uuid.UUID) -> KubeClient:
         """The cluster's client, rebuilt when its kubeconfig secret changed."""
         async with self.db.session() as session:
