@@ -6,7 +6,8 @@
     podwarden-engine generate-key             print a new master key for PODWARDEN_SECRET_KEY_FILE
     podwarden-engine permissions-doc          print docs/permissions.md
     podwarden-engine info                     where the database is and what it holds
-    podwarden-engine run                      run the engine as a service until SIGTERM/SIGINT
+    podwarden-engine run                      run the engine and its API until SIGTERM/SIGINT
+    podwarden-engine tokens create|list|revoke   API tokens
 
 Configuration comes from PODWARDEN_* environment variables (see README).
 """
@@ -18,6 +19,7 @@ import asyncio
 import getpass
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from podwarden.app.errors import run_main
@@ -90,12 +92,46 @@ async def _run_service() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Engine(_settings()) as engine:
+    from podwarden.engine.api import ApiServer, create_app
+    from podwarden.engine.loops import LoopRunner, default_loops
+
+    async with Engine(_settings()) as engine, LoopRunner(engine, default_loops(engine)):
         log.warning("PodWarden engine %s running on %s", engine.engine_id, engine.database_mode)
         print(f"PodWarden engine running on {engine.database_mode}; stop with SIGTERM or Ctrl-C.", flush=True)
-        await stop.wait()
-        log.warning("stopping")
+        settings = engine.settings
+        async with ApiServer(create_app(engine), settings.api_host, settings.api_port) as api:
+            print(f"API on {api.url}/api/v1 (MCP at {api.url}/mcp)", flush=True)
+            await stop.wait()
+            log.warning("stopping")
     print("PodWarden engine stopped.", flush=True)
+
+
+async def _tokens(args: argparse.Namespace) -> None:
+    from podwarden.engine.models.access import Role
+    from podwarden.engine.security.rbac import Actor
+
+    system = Actor.system()
+    async with Engine(_settings()) as engine:
+        if args.tokens_command == "create":
+            issued = await engine.tokens.create_token(
+                system, args.name, Role(args.role), expires_in_days=args.days
+            )
+            print(issued.token)
+            print(f"Token {args.name} ({args.role}) is shown only now; store it safely.", file=sys.stderr)
+        elif args.tokens_command == "list":
+            for t in await engine.tokens.list_tokens(system):
+                expired = t.expires_at <= datetime.now(UTC)
+                state = "revoked" if t.revoked_at else ("expired" if expired else "active")
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+                expires = f"{t.expires_at:%Y-%m-%d}"
+                print(f"{t.id}  {t.name:<24} {t.role.value:<8} {state:<8} expires {expires}  used {used}")
+        elif args.tokens_command == "revoke":
+            tokens = await engine.tokens.list_tokens(system)
+            match = [t for t in tokens if args.token in (t.name, str(t.id))]
+            if not match:
+                raise ValidationError(f"No token is named {args.token!r}.")
+            await engine.tokens.revoke_token(system, match[0].id)
+            print(f"Revoked token {match[0].name}.")
 
 
 def _permissions_doc() -> None:
@@ -119,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("permissions-doc", help="print the permission table as Markdown")
     sub.add_parser("info", help="show the database in use")
     sub.add_parser("run", help="run the engine as a service until SIGTERM/SIGINT")
+    tokens = sub.add_parser("tokens", help="create, list and revoke API tokens")
+    tsub = tokens.add_subparsers(dest="tokens_command", required=True)
+    create = tsub.add_parser("create", help="create a token (printed once)")
+    create.add_argument("name")
+    create.add_argument("--role", choices=["viewer", "operator", "admin"], default="viewer")
+    create.add_argument("--days", type=int, default=90, help="expiry in days (1-365)")
+    tsub.add_parser("list", help="list tokens")
+    revoke = tsub.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token", help="token name or id")
     return parser
 
 
@@ -142,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_info())
         elif args.command == "run":
             asyncio.run(_run_service())
+        elif args.command == "tokens":
+            asyncio.run(_tokens(args))
 
     run_main(PROG, dispatch, debug=args.debug)
 

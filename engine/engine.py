@@ -17,6 +17,7 @@ from podwarden.engine.db.urls import describe_url, libpq_conninfo, parse_databas
 from podwarden.engine.errors import ConfigurationError, PodWardenError
 from podwarden.engine.security.crypto import SecretBox
 from podwarden.engine.security.masterkey import load_master_key
+from podwarden.engine.services.audit import AuditService
 from podwarden.engine.services.base import Context
 from podwarden.engine.services.clusters import ClustersService
 from podwarden.engine.services.config import ConfigService
@@ -25,8 +26,10 @@ from podwarden.engine.services.discovery import DiscoveryService
 from podwarden.engine.services.hosts import HostsService
 from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.probe import ProbeService
+from podwarden.engine.services.provisioning import ProvisioningService
 from podwarden.engine.services.secrets import SecretsService
 from podwarden.engine.services.stacks import StacksService
+from podwarden.engine.services.tokens import TokensService
 from podwarden.engine.services.users import UsersService
 from podwarden.engine.settings import Settings
 
@@ -59,10 +62,13 @@ class Engine:
         self.clusters: ClustersService
         self.hosts: HostsService
         self.discovery: DiscoveryService
+        self.tokens: TokensService
         self.stacks: StacksService
         self.deployments: DeploymentsService
         self.ssh: SshPool
         self.probe: ProbeService
+        self.audit: AuditService
+        self.provisioning: ProvisioningService
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -120,12 +126,17 @@ class Engine:
         self.clusters = ClustersService(ctx, secrets=self.secrets)
         self.hosts = HostsService(ctx)
         self.discovery = DiscoveryService(ctx)
+        self.tokens = TokensService(ctx)
         self.stacks = StacksService(ctx)
         self.deployments = DeploymentsService(
             ctx, clusters=self.clusters, secrets=self.secrets, jobs=self.jobs
         )
         self.ssh = SshPool.from_settings(s)
         self.probe = ProbeService(ctx, jobs=self.jobs, secrets=self.secrets, ssh=self.ssh)
+        self.audit = AuditService(ctx, secrets=self.secrets)
+        self.provisioning = ProvisioningService(
+            ctx, jobs=self.jobs, secrets=self.secrets, clusters=self.clusters, ssh=self.ssh
+        )
         await self.secrets.ensure_key_check()
         conninfo = libpq_conninfo(url)
         self._presence = Presence(conninfo, self.engine_id, connect_timeout=s.timeouts.db_connect)

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     ssh_max_connections: int = Field(32, ge=1, le=1000, description="SSH connections open at once.")
     login_max_failures: int = Field(5, ge=1, description="Failures before a temporary lockout.")
     login_lockout_seconds: float = Field(300.0, ge=0)
+    k3s_artifacts_dir: Path | None = Field(
+        None, description="K3s air-gap artifacts (binary + install script); default <data_dir>/k3s-artifacts."
+    )
+    api_host: str = Field("127.0.0.1", description="Where `podwarden-engine run` serves the API.")
+    api_port: int = Field(8787, ge=0, le=65535)
     run_migrations: bool = True
     log_json: bool = False
 

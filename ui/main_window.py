@@ -46,7 +46,7 @@ SECTIONS = (
 )
 
 #: Sections whose views exist now; the others are placeholders until their engine services land.
-SESSION_SECTIONS = ("Dashboard", "Jobs", "Settings")
+SESSION_SECTIONS = ("Dashboard", "Hosts", "Clusters", "Jobs", "Settings")
 
 _LATER = {
     "Hosts": "Arrives with the hosts service (discovery, probing, provisioning).",
@@ -152,7 +152,9 @@ class MainWindow(QMainWindow):
     # -- session ----------------------------------------------------------------------------
     def open_session(self, ctx: UiContext) -> None:
         """Build the views for a signed-in actor and start loading them."""
+        from podwarden.ui.views.clusters import ClustersView
         from podwarden.ui.views.dashboard import DashboardView
+        from podwarden.ui.views.hosts import HostsView
         from podwarden.ui.views.jobs import JobsView
         from podwarden.ui.views.settings import SettingsView
 
@@ -160,6 +162,8 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         self.views = {
             "Dashboard": DashboardView(ctx),
+            "Hosts": HostsView(ctx),
+            "Clusters": ClustersView(ctx),
             "Jobs": JobsView(ctx),
             "Settings": SettingsView(ctx),
         }

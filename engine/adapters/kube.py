@@ -13,7 +13,7 @@ cluster, built from that cluster's stored kubeconfig (never from a global
   covered by socket timeouts). The client never retries on its own
   (``Configuration.retries = False``): callers decide when to try again.
 - **Raw JSON.** Lists and reads use ``_preload_content=False`` and parse the
-  JSON here into small records (:mod:`.kube_models`), which is much cheaper than
+  JSON here into small records (:mod:`podwarden.engine.schemas.kube`), which is much cheaper than
   the client's generated models for thousands of pods.
 - **Key material off the disk.** The client library hands certificates and keys
   to ``ssl`` as file names and would write them to ``/tmp``. Here they go into
@@ -62,7 +62,16 @@ import pydantic
 import urllib3
 import yaml
 
-from podwarden.engine.adapters.kube_models import (
+from podwarden.engine.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentServiceError,
+    PodWardenError,
+    TemporaryServiceError,
+    ValidationError,
+)
+from podwarden.engine.parsers.kubeconfig import ParsedKubeconfig, minimal_kubeconfig, parse_kubeconfig
+from podwarden.engine.schemas.kube import (
     EventInfo,
     NamespaceInfo,
     NodeInfo,
@@ -76,15 +85,6 @@ from podwarden.engine.adapters.kube_models import (
     pod_info,
     storage_class_info,
 )
-from podwarden.engine.errors import (
-    ConflictError,
-    NotFoundError,
-    PermanentServiceError,
-    PodWardenError,
-    TemporaryServiceError,
-    ValidationError,
-)
-from podwarden.engine.parsers.kubeconfig import ParsedKubeconfig, minimal_kubeconfig, parse_kubeconfig
 from podwarden.engine.security.crypto import SecretValue
 
 __all__ = ["FIELD_MANAGER", "PAGE_SIZE", "SERVICE", "KubeClient"]

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
+import types
+import typing
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Concatenate, Literal, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
+import pydantic
 
 from podwarden.engine.errors import PermissionDenied
 from podwarden.engine.models.access import Role
@@ -103,12 +109,35 @@ def require(actor: Actor, permission: Permission) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One engine operation, described once."""
+    """One engine operation, described once.
+
+    ``fn`` is the undecorated service method; :meth:`input_model` and
+    :meth:`output_type` derive the operation's input (a pydantic model of the
+    parameters after ``actor``) and output type from its signature and type hints,
+    so the HTTP API and the MCP tools validate and describe it the same way.
+    """
 
     name: str  # "users.create_user"
     permission: Permission
     access: Access
     doc: str
+    fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def service(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def method(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    def input_model(self) -> type[pydantic.BaseModel]:
+        """A pydantic model of the parameters (unknown fields are errors). Cached."""
+        return _signature_types(self)[0]
+
+    def output_type(self) -> Any:
+        """The return annotation, hints resolved (``None`` for no result). Cached."""
+        return _signature_types(self)[1]
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -126,7 +155,7 @@ def operation(
         fn: Callable[Concatenate[S, Actor, P], Awaitable[R]],
     ) -> Callable[Concatenate[S, Actor, P], Awaitable[R]]:
         module = fn.__module__.rsplit(".", 1)[-1]
-        info = Operation(f"{module}.{fn.__name__}", permission, access, (fn.__doc__ or "").strip())
+        info = Operation(f"{module}.{fn.__name__}", permission, access, (fn.__doc__ or "").strip(), fn)
         OPERATIONS[info.name] = info
 
         @functools.wraps(fn)
@@ -138,6 +167,54 @@ def operation(
         return wrapper
 
     return decorate
+
+
+_TYPES: dict[str, tuple[type[pydantic.BaseModel], Any]] = {}
+
+
+def _wire_type(annotation: Any) -> Any:
+    """What a remote caller sends for a parameter: secrets arrive as text, paths are not offered."""
+    from podwarden.engine.security.crypto import SecretValue
+
+    if annotation is SecretValue:
+        return str
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        kept = tuple(
+            _wire_type(a) for a in typing.get_args(annotation) if a is not SecretValue and a is not Path
+        )
+        return functools.reduce(lambda a, b: a | b, kept) if kept else str
+    return annotation
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace(".", "_").split("_"))
+
+
+def _signature_types(op: Operation) -> tuple[type[pydantic.BaseModel], Any]:
+    cached = _TYPES.get(op.name)
+    if cached is not None:
+        return cached
+    if op.fn is None:
+        raise TypeError(f"{op.name} has no function to derive types from")
+    hints = typing.get_type_hints(op.fn)
+    fields: dict[str, Any] = {}
+    for param in list(inspect.signature(op.fn).parameters.values())[2:]:  # self, actor
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = _wire_type(hints.get(param.name, Any))
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, default)
+    model = pydantic.create_model(
+        f"{_camel(op.name)}Input",
+        __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        __doc__=op.doc or op.name,
+        **fields,
+    )
+    result = hints.get("return")
+    result = None if result is type(None) else result
+    _TYPES[op.name] = (model, result)
+    return model, result
 
 
 def permissions_markdown() -> str:

@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from podwarden.engine.db.database import Database
-from podwarden.engine.errors import ConflictError, NotFoundError
+from podwarden.engine.errors import ConflictError, NotFoundError, ValidationError
 from podwarden.engine.models.base import Base
 from podwarden.engine.security.crypto import SecretBox
 from podwarden.engine.settings import Settings
@@ -55,3 +55,18 @@ def check_version(obj: object, expected: int | None, kind: str) -> None:
             f"This {kind} was changed by someone else (version {getattr(obj, 'version', '?')}, "
             f"you had {expected}); reload it and try again."
         )
+
+
+def check_page(limit: int, offset: int, max_limit: int) -> tuple[int, int]:
+    """Validate paging arguments from callers (the API passes them through as given)."""
+    problems = {}
+    if not 1 <= limit <= max_limit:
+        problems["limit"] = f"between 1 and {max_limit}"
+    if not 0 <= offset < 2**62:
+        problems["offset"] = "0 or more"
+    if problems:
+        raise ValidationError(
+            "The page is out of range: " + "; ".join(f"{k} must be {v}" for k, v in problems.items()) + ".",
+            problems,
+        )
+    return limit, offset

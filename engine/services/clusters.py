@@ -36,14 +36,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from podwarden.engine.adapters.kube import PAGE_SIZE, KubeClient
-from podwarden.engine.adapters.kube_models import (
-    EventInfo,
-    NamespaceInfo,
-    NodeInfo,
-    PodPage,
-    ServerVersion,
-    StorageClassInfo,
-)
 from podwarden.engine.db.database import UnitOfWork
 from podwarden.engine.errors import (
     ConflictError,
@@ -64,6 +56,14 @@ from podwarden.engine.parsers.kubeconfig import (
     load_kubeconfig_file,
     minimal_kubeconfig,
     parse_kubeconfig,
+)
+from podwarden.engine.schemas.kube import (
+    EventInfo,
+    NamespaceInfo,
+    NodeInfo,
+    PodPage,
+    ServerVersion,
+    StorageClassInfo,
 )
 from podwarden.engine.security.crypto import SecretValue
 from podwarden.engine.security.rbac import Access, Actor, Permissions, operation

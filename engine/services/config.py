@@ -80,7 +80,6 @@ class FleetSettings(_Section):
 
     default_registry_url: str = ""
     default_image_tag: str = Field("latest", min_length=1, max_length=128)
-    k3s_artifacts_dir: str = ""
     discovery_interval_s: float = Field(300.0, ge=10)
     audit_interval_s: float = Field(900.0, ge=10)
     ddns_interval_s: float = Field(300.0, ge=10)

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from podwarden.engine.errors import ConflictError, NotFoundError, PodWardenError
+from podwarden.engine.errors import ConflictError, NotFoundError, PodWardenError, ValidationError
 from podwarden.engine.models.jobs import Job, JobState
 from podwarden.engine.security.rbac import Access, Actor, Permissions, operation
-from podwarden.engine.services.base import Service, get_or_404, now
+from podwarden.engine.services.base import Service, check_page, get_or_404, now
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class JobsService(Service):
         self, actor: Actor, *, state: JobState | None = None, limit: int = 100, offset: int = 0
     ) -> list[JobInfo]:
         """Jobs, newest first."""
+        limit, offset = check_page(limit, offset, MAX_PAGE)
         stmt = select(Job).order_by(Job.created_at.desc(), Job.id).limit(min(limit, MAX_PAGE)).offset(offset)
         if state is not None:
             stmt = stmt.where(Job.state == state)
@@ -107,6 +108,8 @@ class JobsService(Service):
     @operation(Permissions.READ, Access.READ)
     async def read_output(self, actor: Actor, job_id: uuid.UUID, *, offset: int = 0) -> str:
         """A job's output from character ``offset`` on (poll with the length you have)."""
+        if not 0 <= offset < 2**31 - 1:
+            raise ValidationError("The output offset must be 0 or more.", {"offset": "out of range"})
         async with self.db.session() as session:
             stmt = select(func.substr(Job.output, offset + 1)).where(Job.id == job_id)
             value = (await session.execute(stmt)).scalar_one_or_none()

@@ -96,13 +96,14 @@ def test_run_stops_cleanly_on_sigterm(database_url: URL, tmp_path) -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "podwarden.app.headless", "run"],
-        env={**os.environ, **_env(database_url, tmp_path)},
+        env={**os.environ, **_env(database_url, tmp_path), "PODWARDEN_API_PORT": "0"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "PodWarden engine running on shared postgresql://" in line
+        assert "API on http://127.0.0.1:" in proc.stdout.readline()
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -133,3 +134,17 @@ def test_importing_the_engine_creates_nothing(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "1"  # no threads started
     assert list(tmp_path.iterdir()) == []  # no data folder, no files
+
+
+def test_tokens_create_list_revoke(database_url: URL, tmp_path) -> None:
+    env = _env(database_url, tmp_path)
+    created = _run("tokens", "create", "ci-bot", "--role", "operator", "--days", "30", env=env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("pwm_") and len(token) == 4 + 43
+    listed = _run("tokens", "list", env=env)
+    assert "ci-bot" in listed.stdout and "operator" in listed.stdout and "active" in listed.stdout
+    assert token not in listed.stdout
+    revoked = _run("tokens", "revoke", "ci-bot", env=env)
+    assert revoked.returncode == 0 and "Revoked token ci-bot." in revoked.stdout
+    assert "revoked" in _run("tokens", "list", env=env).stdout

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from podwarden.engine import Settings
 from podwarden.engine.settings import Timeouts
 from podwarden.ui.dialogs.sign_in import FirstRunDialog, SignInDialog
-from podwarden.ui.main_window import SECTIONS
+from podwarden.ui.main_window import SECTIONS, SESSION_SECTIONS
 from podwarden.ui.session import SessionController
 from tests.conftest import TEST_KEY
 from tests.ui.helpers import wait_until
@@ -78,7 +78,9 @@ async def test_first_run_creates_the_admin_then_signs_in(engine, window) -> None
     await flow
     assert window.user_label.text() == "ada (admin)"
     assert controller.actor is not None and controller.actor.name == "ada"
-    assert set(window.views) == {"Dashboard", "Jobs", "Settings"}
+    assert (
+        set(window.views) == set(SESSION_SECTIONS) >= {"Dashboard", "Hosts", "Clusters", "Jobs", "Settings"}
+    )
     assert [window.page(name).objectName() for name in SECTIONS] == [f"page-{n.lower()}" for n in SECTIONS]
     await controller.stop()
     await window.op_runner.shutdown()

@@ -1,7 +1,5 @@
-"""Dashboard: what the engine can count today (users, jobs by state, recent and failed jobs).
-
-Hosts, clusters, deployments and GPU capacity arrive with their services; their
-sections are here already, marked as such.
+"""Dashboard: users, hosts by state, clusters, GPU capacity, jobs by state, recent and
+failed jobs. Deployments arrive with their service; their section is here already.
 """
 
 from __future__ import annotations
@@ -19,9 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from podwarden.engine import Actor, Engine
+from podwarden.engine.models.fleet import HostState
 from podwarden.engine.models.jobs import JobState
+from podwarden.engine.services.hosts import MAX_PAGE as HOSTS_MAX_PAGE
 from podwarden.engine.services.jobs import MAX_PAGE, JobInfo
 from podwarden.ui.context import UiContext
+from podwarden.ui.models.hosts import STATE_COLORS as HOST_STATE_COLORS
 from podwarden.ui.models.jobs import JOB_COLUMNS, STATE_COLORS
 from podwarden.ui.models.table import RowsModel
 from podwarden.ui.ops import run_op
@@ -31,12 +33,49 @@ from podwarden.ui.widgets.table import table_view
 RECENT = 8
 _SHORT_COLUMNS = [c for c in JOB_COLUMNS if c.title in ("Job", "State", "Created")]
 
-FUTURE_SECTIONS = (
-    ("Hosts by state", "arrives with hosts"),
-    ("Clusters", "arrives with clusters"),
-    ("Deployments by status", "arrives with deployments"),
-    ("GPU capacity (count, VRAM)", "arrives with hosts/clusters"),
-)
+FUTURE_SECTIONS = (("Deployments by status", "arrives with deployments"),)
+#: GPU hosts are summed a page at a time, up to this many pages (then "at least").
+GPU_PAGES = 20
+
+
+@dataclass(frozen=True)
+class FleetData:
+    hosts_by_state: dict[HostState, int]
+    clusters: int
+    clusters_reachable: int
+    clusters_protected: int
+    gpu_hosts: int
+    gpus: int
+    vram_mb: int  # known VRAM of all GPUs
+    gpus_partial: bool  # more GPU hosts than were summed
+
+
+async def load_fleet(engine: Engine, actor: Actor) -> FleetData:
+    """Hosts by state, clusters and GPU capacity (GPU hosts summed from SQL pages)."""
+    by_state = await engine.hosts.count_by_state(actor)
+    clusters = await engine.clusters.list_clusters(actor)
+    gpus = vram = hosts = 0
+    offset, total = 0, 0
+    for _ in range(GPU_PAGES):
+        page = await engine.hosts.list_hosts(actor, has_gpu=True, limit=HOSTS_MAX_PAGE, offset=offset)
+        total = page.total
+        for host in page.rows:
+            hosts += 1
+            gpus += host.gpu_count
+            vram += host.gpu_count * (host.gpu_vram_mb or 0)
+        offset += len(page.rows)
+        if offset >= total or not page.rows:
+            break
+    return FleetData(
+        by_state,
+        len(clusters),
+        sum(1 for c in clusters if c.status == "reachable"),
+        sum(1 for c in clusters if c.protected),
+        total,
+        gpus,
+        vram,
+        hosts < total,
+    )
 
 
 @dataclass(frozen=True)
@@ -45,6 +84,7 @@ class DashboardData:
     jobs_by_state: dict[JobState, int]  # MAX_PAGE means "at least"
     recent: list[JobInfo]
     failed: list[JobInfo]
+    fleet: FleetData | None = None
 
 
 class JobListModel(RowsModel[uuid.UUID, JobInfo]):
@@ -67,7 +107,7 @@ def _job_table(model: JobListModel, name: str) -> QTableView:
 
 
 class DashboardView(View):
-    watched = frozenset({"jobs", "users"})
+    watched = frozenset({"jobs", "users", "hosts", "clusters"})
     reload_delay_ms = 1000  # a running job announces every output line
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
@@ -101,6 +141,37 @@ class DashboardView(View):
         failed_layout.addWidget(_job_table(self.failed_model, "failed-jobs"))
 
         future = QHBoxLayout()
+        self.host_counts: dict[HostState, QLabel] = {}
+        hosts_box = QGroupBox("Hosts by state")
+        hosts_grid = QGridLayout(hosts_box)
+        for i, host_state in enumerate(HostState):
+            number = QLabel("–")
+            number.setObjectName(f"hosts-{host_state.value}")
+            number.setStyleSheet(
+                f"font-size: 22px; font-weight: bold; color: {HOST_STATE_COLORS[host_state]};"
+            )
+            hosts_grid.addWidget(number, 0, i)
+            hosts_grid.addWidget(QLabel(host_state.value.replace("_", " ")), 1, i)
+            self.host_counts[host_state] = number
+        future.addWidget(hosts_box, 3)
+        self.clusters_count = QLabel("–")
+        self.clusters_count.setObjectName("clusters-count")
+        self.clusters_count.setStyleSheet("font-size: 22px; font-weight: bold;")
+        self.clusters_note = QLabel()
+        self.clusters_note.setObjectName("clusters-note")
+        clusters_box, clusters_layout = _card("Clusters")
+        clusters_layout.addWidget(self.clusters_count)
+        clusters_layout.addWidget(self.clusters_note)
+        future.addWidget(clusters_box)
+        self.gpu_count = QLabel("–")
+        self.gpu_count.setObjectName("gpu-count")
+        self.gpu_count.setStyleSheet("font-size: 22px; font-weight: bold;")
+        self.gpu_note = QLabel()
+        self.gpu_note.setObjectName("gpu-note")
+        gpu_box, gpu_layout = _card("GPU capacity")
+        gpu_layout.addWidget(self.gpu_count)
+        gpu_layout.addWidget(self.gpu_note)
+        future.addWidget(gpu_box)
         for title, note in FUTURE_SECTIONS:
             box, box_layout = _card(title)
             label = QLabel(f"— {note}")
@@ -134,7 +205,8 @@ class DashboardView(View):
         by_state = {s: len(await jobs.list_jobs(actor, state=s, limit=MAX_PAGE)) for s in JobState}
         recent = await jobs.list_jobs(actor, limit=RECENT)
         failed = await jobs.list_jobs(actor, state=JobState.FAILED, limit=RECENT)
-        return DashboardData(users, by_state, recent, failed)
+        fleet = await load_fleet(self.engine, actor)
+        return DashboardData(users, by_state, recent, failed, fleet)
 
     def state_counts_text(self) -> dict[str, str]:
         return {state.value: label.text() for state, label in self.state_counts.items()}
@@ -144,5 +216,22 @@ class DashboardView(View):
         self.users_count.setText(str(data.users))
         for state, label in self.state_counts.items():
             label.setText(_count_text(data.jobs_by_state.get(state, 0)))
+        if data.fleet is not None:
+            self._show_fleet(data.fleet)
         self.recent_model.replace(data.recent)
         self.failed_model.replace(data.failed)
+
+    def host_counts_text(self) -> dict[str, str]:
+        return {state.value: label.text() for state, label in self.host_counts.items()}
+
+    def _show_fleet(self, fleet: FleetData) -> None:
+        for host_state, label in self.host_counts.items():
+            label.setText(str(fleet.hosts_by_state.get(host_state, 0)))
+        self.clusters_count.setText(str(fleet.clusters))
+        self.clusters_note.setText(
+            f"{fleet.clusters_reachable} reachable at last look · {fleet.clusters_protected} protected"
+        )
+        more = "+" if fleet.gpus_partial else ""
+        self.gpu_count.setText(f"{fleet.gpus}{more} GPUs")
+        vram = f"{fleet.vram_mb / 1024:.0f} GiB VRAM" if fleet.vram_mb else "VRAM unknown"
+        self.gpu_note.setText(f"on {fleet.gpu_hosts} hosts · {vram}{more}")

@@ -1,0 +1,453 @@
+"""Clusters: the list; add; a detail with live nodes, namespaces, pods (paged) and events;
+a pod log viewer that can follow; the protected toggle; delete after the affected preview.
+
+Everything that talks to a cluster runs as an op (never blocking the window);
+nothing is contacted until a cluster is selected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+import uuid
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt
+from PySide6.QtGui import QFontDatabase, QHideEvent, QTextCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from podwarden.engine.errors import PodWardenError
+from podwarden.engine.schemas.kube import EventInfo, PodInfo, PodPage
+from podwarden.engine.security.rbac import Permissions
+from podwarden.engine.services.clusters import AffectedPreview, ClusterInfo, ClusterOverview
+from podwarden.ui.context import UiContext
+from podwarden.ui.dialogs.add_cluster import AddClusterDialog
+from podwarden.ui.dialogs.confirm import AffectedPreviewDialog
+from podwarden.ui.format import when
+from podwarden.ui.models.clusters import (
+    POD_PAGE,
+    ClustersModel,
+    EventsModel,
+    NamespacesModel,
+    NodesModel,
+    PodsModel,
+)
+from podwarden.ui.ops import run_op, runner_for
+from podwarden.ui.roles import guard, set_enabled
+from podwarden.ui.views.base import View
+from podwarden.ui.widgets.table import table_view
+
+LOG_TAIL = 200
+MAX_LOG_LINES = 20000
+
+
+class LogPane(QPlainTextEdit):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pod-log")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(MAX_LOG_LINES)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setPlaceholderText("Select a pod and press Show log.")
+
+    def add_lines(self, lines: list[str]) -> None:
+        bar = self.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 2
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText("".join(f"{line}\n" for line in lines))
+        if at_end:
+            bar.setValue(bar.maximum())
+
+
+class ClustersView(View):
+    watched = frozenset({"clusters"})
+
+    def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.setObjectName("page-clusters")
+        self.model = ClustersModel(self)
+        self.nodes = NodesModel(self)
+        self.namespaces = NamespacesModel(self)
+        self.pods = PodsModel(self)
+        self.events = EventsModel(self)
+        self.selected: uuid.UUID | None = None
+        self.overview: ClusterOverview | None = None
+        self.follow_task: asyncio.Task[None] | None = None
+
+        self.add_button = QPushButton("Add cluster…")
+        self.add_button.setObjectName("add-cluster")
+        guard(
+            self.add_button, ctx.actor, Permissions.CLUSTERS_MANAGE, tooltip="Add a cluster from a kubeconfig"
+        )
+        self.add_button.clicked.connect(self.add_cluster)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("refresh-cluster")
+        self.refresh_button.clicked.connect(self.load_detail)
+        self.protected = QCheckBox("Protected")
+        self.protected.setObjectName("protected")
+        guard(self.protected, ctx.actor, Permissions.CLUSTERS_DELETE, tooltip="Refuse deleting this cluster")
+        self.protected.clicked.connect(self.set_protected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("delete-cluster")
+        guard(
+            self.delete_button, ctx.actor, Permissions.CLUSTERS_DELETE, tooltip="Delete the selected cluster"
+        )
+        self.delete_button.clicked.connect(self.delete_selected)
+
+        self.table = table_view(self.model, "clusters-table", stretch=2)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.title = QLabel("No cluster selected")
+        self.title.setObjectName("cluster-title")
+        self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
+        self.facts = QLabel()
+        self.facts.setObjectName("cluster-facts")
+        self.facts.setWordWrap(True)
+
+        self.nodes_table = table_view(self.nodes, "nodes-table", stretch=7)
+        self.namespaces_table = table_view(self.namespaces, "namespaces-table", stretch=0)
+        self.pods_table = table_view(self.pods, "pods-table", stretch=6)
+        self.events_table = table_view(self.events, "events-table", stretch=4)
+        self.pods_label = QLabel()
+        self.pods_label.setObjectName("pods-count")
+        self.log_button = QPushButton("Show log")
+        self.log_button.setObjectName("show-log")
+        self.log_button.clicked.connect(self.show_log)
+        self.follow = QCheckBox("Follow")
+        self.follow.setObjectName("follow-log")
+        self.follow.toggled.connect(self._follow_toggled)
+        self.log = LogPane()
+        self.log_title = QLabel()
+        self.log_title.setObjectName("log-title")
+        pods_page = QWidget()
+        pods_layout = QVBoxLayout(pods_page)
+        pods_layout.setContentsMargins(0, 0, 0, 0)
+        pods_bar = QHBoxLayout()
+        pods_bar.addWidget(self.pods_label, 1)
+        pods_bar.addWidget(self.log_button)
+        pods_bar.addWidget(self.follow)
+        pods_layout.addLayout(pods_bar)
+        pods_split = QSplitter(Qt.Orientation.Vertical)
+        pods_split.addWidget(self.pods_table)
+        log_box = QWidget()
+        log_layout = QVBoxLayout(log_box)
+        log_layout.setContentsMargins(0, 0, 0, 0)
+        log_layout.addWidget(self.log_title)
+        log_layout.addWidget(self.log, 1)
+        pods_split.addWidget(log_box)
+        pods_layout.addWidget(pods_split, 1)
+        self.pods.modelReset.connect(self._show_pod_count)
+        self.pods.rowsInserted.connect(lambda *_: self._show_pod_count())
+        self.pods_table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("cluster-tabs")
+        self.tabs.addTab(self.nodes_table, "Nodes")
+        self.tabs.addTab(self.namespaces_table, "Namespaces")
+        self.tabs.addTab(pods_page, "Pods")
+        self.tabs.addTab(self.events_table, "Events")
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.add_button)
+        bar.addStretch(1)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.protected)
+        bar.addWidget(self.delete_button)
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.title)
+        detail_layout.addWidget(self.facts)
+        detail_layout.addWidget(self.tabs, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(detail)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(splitter, 1)
+        self.model.dataChanged.connect(self._rows_changed)
+        self.model.modelReset.connect(self._restore_selection)
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self._update_actions()
+
+    # -- the list ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        run_op(
+            self,
+            lambda: self.engine.clusters.list_clusters(self.actor),
+            on_success=self.model.replace,
+            key="clusters.list",
+            progress_text="Loading clusters…",
+        )
+
+    def select_cluster(self, cluster_id: uuid.UUID) -> bool:
+        row = self.model.row_of(cluster_id)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        return True
+
+    @property
+    def selected_cluster(self) -> ClusterInfo | None:
+        return None if self.selected is None else self.model.get(self.selected)
+
+    def _selection_changed(self, _s: QItemSelection, _d: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        chosen = self.model.key_at(rows[0].row()) if rows else None
+        if chosen == self.selected:
+            return
+        self.selected = chosen
+        self.stop_follow()
+        self.overview = None
+        for model in (self.nodes, self.namespaces, self.events):
+            model.replace([])
+        self.log.clear()
+        self.log_title.clear()
+        self._show_facts()
+        self.load_detail()
+
+    def _remember_selection(self) -> None:
+        self._kept = self.selected
+
+    def _restore_selection(self) -> None:
+        kept = getattr(self, "_kept", None)
+        if kept is None or not self.select_cluster(kept):
+            self.table.clearSelection()
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
+        row = None if self.selected is None else self.model.row_of(self.selected)
+        if row is not None and top.row() <= row <= bottom.row():
+            self._show_facts()
+
+    def _show_facts(self) -> None:
+        cluster = self.selected_cluster
+        if cluster is None:
+            self.title.setText("No cluster selected")
+            self.facts.clear()
+        else:
+            self.title.setText(cluster.name + ("  🔒 protected" if cluster.protected else ""))
+            parts = [
+                f"API server {cluster.api_server or '?'}",
+                f"context {cluster.context or '?'}",
+                f"status {cluster.status}",
+                f"Kubernetes {cluster.kubernetes_version or '?'}",
+                f"{cluster.member_count} PodWarden hosts",
+                f"last seen {when(cluster.last_seen_at) or 'never'}",
+            ]
+            overview = self.overview
+            if overview is not None and overview.cluster.id == cluster.id:
+                parts.append(
+                    f"{overview.ready_nodes}/{len(overview.nodes)} nodes ready · "
+                    f"{overview.gpu_allocatable} GPUs allocatable · "
+                    f"default storage class {overview.default_storage_class or 'none'}"
+                )
+            self.facts.setText(" · ".join(parts))
+            self.protected.setChecked(cluster.protected)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        cluster = self.selected_cluster
+        set_enabled(self.protected, cluster is not None)
+        set_enabled(self.delete_button, cluster is not None)
+        self.refresh_button.setEnabled(cluster is not None)
+        pod_chosen = bool(self.pods_table.selectionModel().selectedRows())
+        self.log_button.setEnabled(pod_chosen)
+        self.follow.setEnabled(pod_chosen or self.follow.isChecked())
+
+    # -- inside the cluster -----------------------------------------------------------------
+    def load_detail(self) -> None:
+        cluster = self.selected_cluster
+        if cluster is None:
+            self.pods.start(None)
+            return
+        cid = cluster.id
+        run_op(
+            self,
+            lambda: self.engine.clusters.cluster_overview(self.actor, cid),
+            on_success=self._overview_loaded,
+            key="clusters.overview",
+            progress_text=f"Looking inside {cluster.name}…",
+        )
+        run_op(
+            self,
+            lambda: self.engine.clusters.events(self.actor, cid),
+            on_success=lambda events: self._events_loaded(cid, events),
+            key="clusters.events",
+            progress_text=f"Reading the events of {cluster.name}…",
+        )
+        self.pods.start(lambda token: self._pod_page(cid, token))
+
+    async def _pod_page(self, cluster_id: uuid.UUID, token: str | None) -> PodPage:
+        return await self.engine.clusters.list_pods_page(
+            self.actor, cluster_id, limit=POD_PAGE, continue_token=token
+        )
+
+    def _overview_loaded(self, overview: ClusterOverview) -> None:
+        if overview.cluster.id != self.selected:
+            return
+        self.overview = overview
+        self.nodes.replace(overview.nodes)
+        self.namespaces.replace(overview.namespaces)
+        self.model.update([overview.cluster])
+        self._show_facts()
+
+    def _events_loaded(self, cluster_id: uuid.UUID, events: list[EventInfo]) -> None:
+        if cluster_id == self.selected:
+            self.events.replace(events)
+
+    def _show_pod_count(self) -> None:
+        more = f" (+{self.pods.remaining} more: scroll)" if self.pods.remaining else ""
+        self.pods_label.setText(f"{self.pods.rowCount()} pods{more}")
+
+    # -- pod logs ---------------------------------------------------------------------------
+    @property
+    def selected_pod(self) -> PodInfo | None:
+        rows = self.pods_table.selectionModel().selectedRows()
+        return self.pods.row_at(rows[0].row()) if rows else None
+
+    def select_pod(self, namespace: str, name: str) -> bool:
+        row = self.pods.row_of((namespace, name))
+        if row is None:
+            return False
+        self.pods_table.selectRow(row)
+        return True
+
+    def show_log(self) -> None:
+        pod, cluster = self.selected_pod, self.selected_cluster
+        if pod is None or cluster is None:
+            return
+        if self.follow.isChecked():
+            self.start_follow()
+            return
+        self.log.clear()
+        self.log_title.setText(f"{pod.namespace}/{pod.name}: last {LOG_TAIL} lines")
+        run_op(
+            self,
+            lambda: self.engine.clusters.pod_logs(
+                self.actor, cluster.id, pod.namespace, pod.name, tail_lines=LOG_TAIL
+            ),
+            on_success=self.log.add_lines,
+            key="clusters.log",
+            progress_text=f"Reading the log of {pod.name}…",
+        )
+
+    def _follow_toggled(self, on: bool) -> None:
+        if on:
+            self.start_follow()
+        else:
+            self.stop_follow()
+        self._update_actions()
+
+    def start_follow(self) -> None:
+        """Stream the selected pod's log into the pane until stopped (not an op: it never ends)."""
+        pod, cluster = self.selected_pod, self.selected_cluster
+        self.stop_follow()
+        if pod is None or cluster is None:
+            return
+        self.log.clear()
+        self.log_title.setText(f"{pod.namespace}/{pod.name}: following")
+        self.follow_task = asyncio.ensure_future(self._follow(cluster.id, pod.namespace, pod.name))
+
+    async def _follow(self, cluster_id: uuid.UUID, namespace: str, pod: str) -> None:
+        try:
+            stream = await self.engine.clusters.follow_pod_logs(self.actor, cluster_id, namespace, pod)
+            try:
+                async for line in stream:
+                    self.log.add_lines([line])
+            finally:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()  # type: ignore[attr-defined]
+            self.log_title.setText(f"{namespace}/{pod}: the log ended")
+        except asyncio.CancelledError:
+            raise
+        except PodWardenError as exc:
+            runner_for(self).errors.report(exc)
+        except Exception as exc:
+            runner_for(self).errors.report(exc, traceback.format_exc())
+
+    def stop_follow(self) -> None:
+        task, self.follow_task = self.follow_task, None
+        if task is not None and not task.done():
+            task.cancel()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.stop_follow()  # closing the window or leaving the view ends the stream
+        if self.follow.isChecked():
+            self.follow.blockSignals(True)
+            self.follow.setChecked(False)
+            self.follow.blockSignals(False)
+        super().hideEvent(event)
+
+    # -- actions ----------------------------------------------------------------------------
+    def add_cluster(self) -> AddClusterDialog:
+        dialog = AddClusterDialog(self.engine, self.actor, self)
+        dialog.created.connect(self._cluster_added)
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        dialog.open()
+        return dialog
+
+    def _cluster_added(self, cluster: ClusterInfo) -> None:
+        self.model.replace([*[self.model.row_at(i) for i in range(self.model.rowCount())], cluster])
+        self.reload()
+
+    def set_protected(self, on: bool) -> None:
+        cluster = self.selected_cluster
+        if cluster is None:
+            return
+        run_op(
+            self,
+            lambda: self.engine.clusters.set_protected(
+                self.actor, cluster.id, on, expected_version=cluster.version
+            ),
+            on_success=lambda info: self.model.update([info]),
+            on_failure=lambda _e: self._protect_failed(cluster),
+            key=f"clusters.protect.{cluster.id}",
+            progress_text=f"{'Protecting' if on else 'Unprotecting'} {cluster.name}…",
+        )
+
+    def _protect_failed(self, cluster: ClusterInfo) -> bool:
+        self.protected.setChecked(cluster.protected)
+        return False  # the error panel shows it
+
+    def delete_selected(self) -> None:
+        cluster = self.selected_cluster
+        if cluster is None:
+            return
+        run_op(
+            self,
+            lambda: self.engine.clusters.affected_by_delete(self.actor, cluster.id),
+            on_success=lambda preview: self._confirm_delete(cluster, preview),
+            key="clusters.affected",
+            progress_text=f"What deleting {cluster.name} touches…",
+        )
+
+    def _confirm_delete(self, cluster: ClusterInfo, preview: AffectedPreview) -> AffectedPreviewDialog:
+        def delete() -> None:
+            run_op(
+                self,
+                lambda: self.engine.clusters.delete_cluster(
+                    self.actor, cluster.id, expected_version=cluster.version
+                ),
+                on_success=lambda _p: self.model.remove(cluster.id),
+                key=f"clusters.delete.{cluster.id}",
+                progress_text=f"Deleting {cluster.name}…",
+            )
+
+        dialog = AffectedPreviewDialog(preview, delete, self)
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        dialog.open()
+        self.preview_dialog = dialog
+        return dialog
