@@ -248,6 +248,14 @@ class DeploymentsService(Service):
             return [_info(row) for row in (await session.execute(stmt)).scalars()]
 
     @operation(Permissions.READ, Access.READ)
+    async def count_by_status(self, actor: Actor) -> dict[str, int]:
+        """How many deployments are in each status (only statuses that occur)."""
+        stmt = select(Deployment.status, func.count()).group_by(Deployment.status)
+        async with self.db.session() as session:
+            rows = (await session.execute(stmt)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    @operation(Permissions.READ, Access.READ)
     async def history(self, actor: Actor, deployment_id: uuid.UUID) -> list[RevisionInfo]:
         """Every revision, newest first."""
         async with self.db.session() as session:

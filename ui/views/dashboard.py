@@ -1,5 +1,5 @@
-"""Dashboard: users, hosts by state, clusters, GPU capacity, jobs by state, recent and
-failed jobs. Deployments arrive with their service; their section is here already.
+"""Dashboard: users, hosts by state, clusters, deployments by status, GPU capacity,
+jobs by state, recent and failed jobs. Every count is one GROUP BY in the engine.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from podwarden.engine import Actor, Engine
 from podwarden.engine.models.fleet import HostState
 from podwarden.engine.models.jobs import JobState
 from podwarden.engine.services.hosts import MAX_PAGE as HOSTS_MAX_PAGE
-from podwarden.engine.services.jobs import MAX_PAGE, JobInfo
+from podwarden.engine.services.jobs import JobInfo
 from podwarden.ui.context import UiContext
 from podwarden.ui.models.hosts import STATE_COLORS as HOST_STATE_COLORS
 from podwarden.ui.models.jobs import JOB_COLUMNS, STATE_COLORS
@@ -33,7 +33,8 @@ from podwarden.ui.widgets.table import table_view
 RECENT = 8
 _SHORT_COLUMNS = [c for c in JOB_COLUMNS if c.title in ("Job", "State", "Created")]
 
-FUTURE_SECTIONS = (("Deployments by status", "arrives with deployments"),)
+#: Deployment statuses in the order the dashboard lists them (others follow).
+DEPLOYMENT_STATUSES = ("deployed", "deploying", "failed", "draft", "undeployed")
 #: GPU hosts are summed a page at a time, up to this many pages (then "at least").
 GPU_PAGES = 20
 
@@ -41,6 +42,7 @@ GPU_PAGES = 20
 @dataclass(frozen=True)
 class FleetData:
     hosts_by_state: dict[HostState, int]
+    deployments_by_status: dict[str, int]
     clusters: int
     clusters_reachable: int
     clusters_protected: int
@@ -53,6 +55,7 @@ class FleetData:
 async def load_fleet(engine: Engine, actor: Actor) -> FleetData:
     """Hosts by state, clusters and GPU capacity (GPU hosts summed from SQL pages)."""
     by_state = await engine.hosts.count_by_state(actor)
+    deployments = await engine.deployments.count_by_status(actor)
     clusters = await engine.clusters.list_clusters(actor)
     gpus = vram = hosts = 0
     offset, total = 0, 0
@@ -68,6 +71,7 @@ async def load_fleet(engine: Engine, actor: Actor) -> FleetData:
             break
     return FleetData(
         by_state,
+        deployments,
         len(clusters),
         sum(1 for c in clusters if c.status == "reachable"),
         sum(1 for c in clusters if c.protected),
@@ -81,7 +85,7 @@ async def load_fleet(engine: Engine, actor: Actor) -> FleetData:
 @dataclass(frozen=True)
 class DashboardData:
     users: int
-    jobs_by_state: dict[JobState, int]  # MAX_PAGE means "at least"
+    jobs_by_state: dict[JobState, int]
     recent: list[JobInfo]
     failed: list[JobInfo]
     fleet: FleetData | None = None
@@ -90,10 +94,6 @@ class DashboardData:
 class JobListModel(RowsModel[uuid.UUID, JobInfo]):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(_SHORT_COLUMNS, lambda j: j.id, parent)
-
-
-def _count_text(n: int) -> str:
-    return f"{n}+" if n >= MAX_PAGE else str(n)
 
 
 def _card(title: str) -> tuple[QGroupBox, QVBoxLayout]:
@@ -107,7 +107,7 @@ def _job_table(model: JobListModel, name: str) -> QTableView:
 
 
 class DashboardView(View):
-    watched = frozenset({"jobs", "users", "hosts", "clusters"})
+    watched = frozenset({"jobs", "users", "hosts", "clusters", "deployments"})
     reload_delay_ms = 1000  # a running job announces every output line
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
@@ -172,12 +172,15 @@ class DashboardView(View):
         gpu_layout.addWidget(self.gpu_count)
         gpu_layout.addWidget(self.gpu_note)
         future.addWidget(gpu_box)
-        for title, note in FUTURE_SECTIONS:
-            box, box_layout = _card(title)
-            label = QLabel(f"— {note}")
-            label.setStyleSheet("color: palette(mid);")
-            box_layout.addWidget(label)
-            future.addWidget(box)
+        self.deployments_count = QLabel("–")
+        self.deployments_count.setObjectName("deployments-count")
+        self.deployments_count.setStyleSheet("font-size: 22px; font-weight: bold;")
+        self.deployments_note = QLabel()
+        self.deployments_note.setObjectName("deployments-note")
+        deployments_box, deployments_layout = _card("Deployments by status")
+        deployments_layout.addWidget(self.deployments_count)
+        deployments_layout.addWidget(self.deployments_note)
+        future.addWidget(deployments_box)
 
         top = QHBoxLayout()
         top.addWidget(users_box)
@@ -202,7 +205,7 @@ class DashboardView(View):
     async def _load(self) -> DashboardData:
         jobs, actor = self.engine.jobs, self.actor
         users = len(await self.engine.users.list_users(actor))
-        by_state = {s: len(await jobs.list_jobs(actor, state=s, limit=MAX_PAGE)) for s in JobState}
+        by_state = await jobs.count_by_state(actor)
         recent = await jobs.list_jobs(actor, limit=RECENT)
         failed = await jobs.list_jobs(actor, state=JobState.FAILED, limit=RECENT)
         fleet = await load_fleet(self.engine, actor)
@@ -215,7 +218,7 @@ class DashboardView(View):
         self.data = data
         self.users_count.setText(str(data.users))
         for state, label in self.state_counts.items():
-            label.setText(_count_text(data.jobs_by_state.get(state, 0)))
+            label.setText(str(data.jobs_by_state.get(state, 0)))
         if data.fleet is not None:
             self._show_fleet(data.fleet)
         self.recent_model.replace(data.recent)
@@ -228,6 +231,7 @@ class DashboardView(View):
         for host_state, label in self.host_counts.items():
             label.setText(str(fleet.hosts_by_state.get(host_state, 0)))
         self.clusters_count.setText(str(fleet.clusters))
+        self._show_deployments(fleet.deployments_by_status)
         self.clusters_note.setText(
             f"{fleet.clusters_reachable} reachable at last look · {fleet.clusters_protected} protected"
         )
@@ -235,3 +239,10 @@ class DashboardView(View):
         self.gpu_count.setText(f"{fleet.gpus}{more} GPUs")
         vram = f"{fleet.vram_mb / 1024:.0f} GiB VRAM" if fleet.vram_mb else "VRAM unknown"
         self.gpu_note.setText(f"on {fleet.gpu_hosts} hosts · {vram}{more}")
+
+    def _show_deployments(self, by_status: dict[str, int]) -> None:
+        self.deployments_count.setText(str(sum(by_status.values())))
+        order = [s for s in DEPLOYMENT_STATUSES if by_status.get(s)]
+        order += sorted(s for s in by_status if s not in DEPLOYMENT_STATUSES and by_status[s])
+        text = " · ".join(f"{by_status[s]} {s}" for s in order)
+        self.deployments_note.setText(text or "none yet")
