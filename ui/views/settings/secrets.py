@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+import uuid
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from podwarden.engine.security.rbac import Permissions
 from podwarden.engine.services.secrets import SecretInfo
@@ -19,19 +14,15 @@ from podwarden.ui.dialogs.secrets import SecretDialog
 from podwarden.ui.models.access import SecretsModel
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import allowed, guard, set_enabled
-from podwarden.ui.views.base import View
-from podwarden.ui.widgets.form import INLINE_ERRORS, NOTE_STYLE, error_label
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.views.settings.list_tab import ListTab
 
 
-class SecretsTab(View):
+class SecretsTab(ListTab[uuid.UUID, SecretInfo]):
     watched = frozenset({"secrets"})
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
-        super().__init__(ctx, parent)
-        self.setObjectName("settings-secrets")
-        self.model = SecretsModel(self)
-        self.dialog: QWidget | None = None
+        super().__init__(ctx, SecretsModel(), "secrets", stretch=2, parent=parent)
+        self.model.setParent(self)
 
         self.new_button = QPushButton("New secret…")
         self.new_button.setObjectName("new-secret")
@@ -47,14 +38,6 @@ class SecretsTab(View):
         self.replace_button.clicked.connect(lambda: self.open_dialog(self.selected))
         self.delete_button.clicked.connect(self.ask_delete)
 
-        self.table = table_view(self.model, "secrets-table", stretch=2)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.model.modelReset.connect(self._update_buttons)
-
-        self.message = error_label("secrets-message")
-        self.note = QLabel()
-        self.note.setObjectName("secrets-note")
-        self.note.setStyleSheet(NOTE_STYLE)
         self.hidden_hint = QLabel(
             "Secrets are visible to admins only: their names reveal which credentials exist."
         )
@@ -87,39 +70,18 @@ class SecretsTab(View):
             progress_text="Loading secrets…",
         )
 
-    @property
-    def selected(self) -> SecretInfo | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.row_at(rows[0].row()) if rows else None
-
     def select(self, name: str) -> bool:
-        for row in range(self.model.rowCount()):
-            if self.model.row_at(row).name == name:
-                self.table.selectRow(row)
-                return True
-        return False
-
-    def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
-        self._say("")
-        self._update_buttons()
+        return self.select_where(lambda s: s.name == name)
 
     def _update_buttons(self) -> None:
         chosen = self.selected is not None
         set_enabled(self.replace_button, chosen)
         set_enabled(self.delete_button, chosen)
 
-    def _say(self, error: str, note: str = "") -> None:
-        self.message.setText(error)
-        self.message.setVisible(bool(error))
-        self.note.setText(note)
-
     def open_dialog(self, existing: SecretInfo | None) -> None:
         dialog = SecretDialog(self.engine, self.actor, self, existing)
         verb = "Stored" if existing is None else "Replaced the value of"
-        dialog.saved.connect(lambda info: self._done(f"{verb} {info.name}."))
-        dialog.finished.connect(dialog.deleteLater)
-        self.dialog = dialog
-        dialog.open()
+        self._open(dialog, dialog.saved, lambda info: f"{verb} {info.name}.")
 
     def ask_delete(self) -> None:
         secret = self.selected
@@ -142,14 +104,3 @@ class SecretsTab(View):
             key="settings.secrets.delete",
             progress_text=f"Deleting {secret.name}…",
         )
-
-    def _failed(self, error: BaseException) -> bool:
-        if isinstance(error, INLINE_ERRORS):
-            self._say(str(error))
-            self.reload()
-            return True
-        return False
-
-    def _done(self, note: str) -> None:
-        self._say("", note)
-        self.reload()

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import QItemSelection
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from podwarden.engine.models.access import Role
 from podwarden.engine.security.rbac import Permissions
@@ -22,19 +15,15 @@ from podwarden.ui.dialogs.users import AddUserDialog, ResetPasswordDialog, role_
 from podwarden.ui.models.access import UsersModel
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import allowed, guard, set_enabled
-from podwarden.ui.views.base import View
-from podwarden.ui.widgets.form import INLINE_ERRORS, NOTE_STYLE, error_label
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.views.settings.list_tab import ListTab
 
 
-class UsersTab(View):
+class UsersTab(ListTab[uuid.UUID, UserInfo]):
     watched = frozenset({"users"})
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
-        super().__init__(ctx, parent)
-        self.setObjectName("settings-users")
-        self.model = UsersModel(self)
-        self.dialog: QWidget | None = None  # the open add/reset dialog, if any
+        super().__init__(ctx, UsersModel(), "users", stretch=1, parent=parent)
+        self.model.setParent(self)
 
         self.add_button = QPushButton("Add user…")
         self.add_button.setObjectName("add-user")
@@ -55,16 +44,6 @@ class UsersTab(View):
         self.role_button.clicked.connect(self.change_role)
         self.reset_button.clicked.connect(self.open_reset_dialog)
         self.delete_button.clicked.connect(self.ask_delete)
-
-        self.table = table_view(self.model, "users-table", stretch=1)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.model.modelAboutToBeReset.connect(self._remember)
-        self.model.modelReset.connect(self._restore)
-
-        self.message = error_label("users-message")
-        self.note = QLabel()
-        self.note.setObjectName("users-note")
-        self.note.setStyleSheet(NOTE_STYLE)
 
         bar = QHBoxLayout()
         bar.addWidget(self.add_button)
@@ -95,32 +74,8 @@ class UsersTab(View):
             progress_text="Loading users…",
         )
 
-    @property
-    def selected(self) -> UserInfo | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.model.row_at(rows[0].row()) if rows else None
-
     def select(self, username: str) -> bool:
-        for row in range(self.model.rowCount()):
-            if self.model.row_at(row).username == username:
-                self.table.selectRow(row)
-                return True
-        return False
-
-    def _remember(self) -> None:
-        user = self.selected
-        self._kept: uuid.UUID | None = user.id if user else None
-
-    def _restore(self) -> None:
-        kept = getattr(self, "_kept", None)
-        row = None if kept is None else self.model.row_of(kept)
-        if row is not None:
-            self.table.selectRow(row)
-        self._update_buttons()
-
-    def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
-        self._say("")
-        self._update_buttons()
+        return self.select_where(lambda u: u.username == username)
 
     def _update_buttons(self) -> None:
         user = self.selected
@@ -129,36 +84,17 @@ class UsersTab(View):
         if user is not None:
             self.role.setCurrentIndex(self.role.findData(user.role.value))
 
-    def _say(self, error: str, note: str = "") -> None:
-        self.message.setText(error)
-        self.message.setVisible(bool(error))
-        self.note.setText(note)
-
-    def _failed(self, error: BaseException) -> bool:
-        """Engine refusals (the last admin, a stale version) show here, under the buttons."""
-        if isinstance(error, INLINE_ERRORS):
-            self._say(str(error))
-            self.reload()
-            return True
-        return False
-
     # -- actions ----------------------------------------------------------------------------
     def open_add_dialog(self) -> None:
         dialog = AddUserDialog(self.engine, self.actor, self)
-        dialog.created.connect(lambda user: self._done(f"Added {user.username} ({user.role.value})."))
-        dialog.finished.connect(dialog.deleteLater)
-        self.dialog = dialog
-        dialog.open()
+        self._open(dialog, dialog.created, lambda user: f"Added {user.username} ({user.role.value}).")
 
     def open_reset_dialog(self) -> None:
         user = self.selected
         if user is None:
             return
         dialog = ResetPasswordDialog(self.engine, self.actor, user, self)
-        dialog.password_set.connect(lambda: self._done(f"Set a new password for {user.username}."))
-        dialog.finished.connect(dialog.deleteLater)
-        self.dialog = dialog
-        dialog.open()
+        self._open(dialog, dialog.password_set, lambda: f"Set a new password for {user.username}.")
 
     def change_role(self) -> None:
         user = self.selected
@@ -197,7 +133,3 @@ class UsersTab(View):
             key="settings.users.delete",
             progress_text=f"Deleting {user.username}…",
         )
-
-    def _done(self, note: str) -> None:
-        self._say("", note)
-        self.reload()
