@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 CHANGES_CHANNEL = "podwarden_changes"
 _NOTIFY_LIMIT = 7000  # PostgreSQL caps a payload at 8000 bytes
+#: More changed ids than this in one table and one commit: one "reload it all" notice
+#: instead of the list (a 10,000-host discovery would otherwise send ~60 payloads that
+#: every listener decodes just to reload its table anyway).
+BULK_NOTICE_IDS = 500
 _CHANGES_KEY = "podwarden_changes"
 
 
@@ -144,19 +148,23 @@ class UnitOfWork:
         for table, ids in self._explicit.items():
             changes[table].update(ids)
         self._explicit.clear()
-        for payload in encode_notices(changes):
-            await self.session.execute(select(func.pg_notify(CHANGES_CHANNEL, payload)))
+        payloads = encode_notices(changes)
+        if payloads:  # one round trip for all of them
+            await self.session.execute(select(*(func.pg_notify(CHANGES_CHANNEL, p) for p in payloads)))
 
 
 def encode_notices(changes: dict[str, set[str]]) -> list[str]:
     """Split changes into NOTIFY payloads under PostgreSQL's size limit.
 
-    Each payload is ``{"table": name, "ids": [...]}``; a table with too many ids
-    to list is sent as ``{"table": name, "ids": null}`` meaning "reload it all".
+    Each payload is ``{"table": name, "ids": [...]}``; a table with no ids or more
+    than :data:`BULK_NOTICE_IDS` is sent as ``{"table": name, "ids": null}``,
+    meaning "reload it all".
     """
     payloads: list[str] = []
     for table in sorted(changes):
         ids = sorted(changes[table])
+        if len(ids) > BULK_NOTICE_IDS:
+            ids = []
         chunk: list[str] = []
         size = 0
         for ident in ids:

@@ -91,13 +91,50 @@ async def test_no_notice_for_a_rolled_back_change(engine: Engine, settings: Sett
     assert [c.table for c in seen] == ["hosts"] and len(seen[0].ids or ()) == 1
 
 
+async def test_a_bulk_commit_sends_one_reload_notice_per_table(engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from podwarden.engine.db.database import BULK_NOTICE_IDS
+
+    listener = await engine.listener()
+    seen: list[Change] = []
+    listener.subscribe(seen.append)
+    rows = [
+        {"hostname": f"h{i}", "source": HostSource.MANUAL, "state": HostState.DISCOVERED}
+        for i in range(BULK_NOTICE_IDS + 1)
+    ]
+    async with engine.db.unit_of_work() as uow:
+        ids = (await uow.session.execute(insert(Host).returning(Host.id), rows)).scalars().all()
+        uow.announce("hosts", ids)
+        uow.announce("jobs", ["some-job"])
+    for _ in range(100):
+        if len(seen) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert seen == [Change("hosts", None), Change("jobs", ("some-job",))]
+
+
 def test_big_changes_are_split_under_the_payload_limit() -> None:
     import json
     import uuid
 
-    from podwarden.engine.db.database import encode_notices
+    from podwarden.engine.db.database import BULK_NOTICE_IDS, encode_notices
 
-    ids = {str(uuid.uuid4()) for _ in range(1000)}
+    ids = {str(uuid.uuid4()) for _ in range(BULK_NOTICE_IDS)}
     payloads = encode_notices({"hosts": ids})
     assert len(payloads) > 1 and all(len(p.encode()) < 8000 for p in payloads)
     assert {i for p in payloads for i in json.loads(p)["ids"]} == ids
+
+
+def test_bulk_changes_become_one_reload_notice() -> None:
+    import json
+    import uuid
+
+    from podwarden.engine.db.database import BULK_NOTICE_IDS, encode_notices
+
+    many = {str(uuid.uuid4()) for _ in range(BULK_NOTICE_IDS + 1)}
+    payloads = encode_notices({"hosts": many, "jobs": {"j1"}})
+    assert [json.loads(p) for p in payloads] == [
+        {"table": "hosts", "ids": None},
+        {"table": "jobs", "ids": ["j1"]},
+    ]
