@@ -140,6 +140,10 @@ async def _render(engine: Any, outdir: Path, size: tuple[int, int]) -> list[Path
                 await _settle(window)
             slug = f"{number:02d}-{name.lower()}"
             _save(window, outdir, slug, written)
+            if name == "Stacks":
+                from podwarden.ui.views.stack_editor.samples import render_stacks
+
+                written += await render_stacks(window, engine, sample.admin, outdir, slug)
             if name == "Settings":
                 settings_view = window.views["Settings"]
                 assert isinstance(settings_view, SettingsView)
@@ -231,6 +235,10 @@ async def seed(engine: Any) -> Sample:
         ("host.provision", "Provision K3s agent on node-07", provision),
     ):
         await jobs.run(await jobs.create(admin, kind, title), work)
+
+    from podwarden.ui.views.stack_editor.samples import seed_stacks
+
+    await seed_stacks(engine, admin)
 
     cancelled = await jobs.create(admin, "stack.deploy", "Deploy stack grafana to edge")
     await jobs.cancel(admin, cancelled)

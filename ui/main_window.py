@@ -46,7 +46,7 @@ SECTIONS = (
 )
 
 #: Sections whose views exist now; the others are placeholders until their engine services land.
-SESSION_SECTIONS = ("Dashboard", "Hosts", "Clusters", "Jobs", "Settings")
+SESSION_SECTIONS = ("Dashboard", "Hosts", "Clusters", "Stacks", "Jobs", "Settings")
 
 _LATER = {
     "Hosts": "Arrives with the hosts service (discovery, probing, provisioning).",
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         from podwarden.ui.views.hosts import HostsView
         from podwarden.ui.views.jobs import JobsView
         from podwarden.ui.views.settings import SettingsView
+        from podwarden.ui.views.stacks import StacksView
 
         self.close_session()
         self.ctx = ctx
@@ -164,6 +165,7 @@ class MainWindow(QMainWindow):
             "Dashboard": DashboardView(ctx),
             "Hosts": HostsView(ctx),
             "Clusters": ClustersView(ctx),
+            "Stacks": StacksView(ctx),
             "Jobs": JobsView(ctx),
             "Settings": SettingsView(ctx),
         }
