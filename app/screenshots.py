@@ -144,6 +144,10 @@ async def _render(engine: Any, outdir: Path, size: tuple[int, int]) -> list[Path
                 from podwarden.ui.views.stack_editor.samples import render_stacks
 
                 written += await render_stacks(window, engine, sample.admin, outdir, slug)
+            if name == "Deployments":
+                from podwarden.ui.views.deployments_parts.sample import render_deployments
+
+                written += await render_deployments(window, engine, sample.admin, outdir, slug)
             if name == "Settings":
                 settings_view = window.views["Settings"]
                 assert isinstance(settings_view, SettingsView)
@@ -236,9 +240,11 @@ async def seed(engine: Any) -> Sample:
     ):
         await jobs.run(await jobs.create(admin, kind, title), work)
 
+    from podwarden.ui.views.deployments_parts.sample import seed_deployments
     from podwarden.ui.views.stack_editor.samples import seed_stacks
 
     await seed_stacks(engine, admin)
+    await seed_deployments(engine, admin)
 
     cancelled = await jobs.create(admin, "stack.deploy", "Deploy stack grafana to edge")
     await jobs.cancel(admin, cancelled)

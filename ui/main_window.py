@@ -8,6 +8,7 @@ nothing of the engine, and the views (which do) load when a session opens
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -46,7 +47,7 @@ SECTIONS = (
 )
 
 #: Sections whose views exist now; the others are placeholders until their engine services land.
-SESSION_SECTIONS = ("Dashboard", "Hosts", "Clusters", "Stacks", "Jobs", "Settings")
+SESSION_SECTIONS = ("Dashboard", "Hosts", "Clusters", "Stacks", "Deployments", "Jobs", "Settings")
 
 _LATER = {
     "Hosts": "Arrives with the hosts service (discovery, probing, provisioning).",
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
         """Build the views for a signed-in actor and start loading them."""
         from podwarden.ui.views.clusters import ClustersView
         from podwarden.ui.views.dashboard import DashboardView
+        from podwarden.ui.views.deployments import DeploymentsView
         from podwarden.ui.views.hosts import HostsView
         from podwarden.ui.views.jobs import JobsView
         from podwarden.ui.views.settings import SettingsView
@@ -166,15 +168,28 @@ class MainWindow(QMainWindow):
             "Hosts": HostsView(ctx),
             "Clusters": ClustersView(ctx),
             "Stacks": StacksView(ctx),
+            "Deployments": DeploymentsView(ctx),
             "Jobs": JobsView(ctx),
             "Settings": SettingsView(ctx),
         }
         for name, view in self.views.items():
             self._set_page(name, view)
+        deployments = self.views["Deployments"]
+        assert isinstance(deployments, DeploymentsView)
+        deployments.open_job_requested.connect(self.show_job)
         self.show_user(ctx.actor.name, ctx.actor.role.value)
         self.sign_out_action.setEnabled(True)
         for view in self.views.values():
             view.start()
+
+    def show_job(self, job_id: uuid.UUID) -> None:
+        """Switch to Jobs with ``job_id`` selected (once it is loaded)."""
+        from podwarden.ui.views.jobs import JobsView
+
+        jobs = self.views.get("Jobs")
+        if isinstance(jobs, JobsView):
+            self.select_section("Jobs")
+            jobs.show_job(job_id)
 
     def close_session(self) -> None:
         """Back to the signed-out window: placeholders, no user."""

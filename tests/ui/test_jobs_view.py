@@ -96,3 +96,23 @@ async def test_filter_by_state_and_paging(engine, admin_user, open_session, qtmo
     first = model.key_at(0)
     await engine.jobs.cancel(admin_user, first)
     await wait_until(lambda: model.row_of(first) is None, what="the cancelled job to leave the queued list")
+
+
+async def test_show_job_finds_a_job_beyond_the_loaded_page_and_filter(
+    engine, admin_user, open_session
+) -> None:
+    oldest = await engine.jobs.create(admin_user, "demo", "The oldest job")
+    for i in range(120):
+        await engine.jobs.create(admin_user, "bulk", f"queued {i:03d}")
+    window = await open_session(admin_user)
+    window.select_section("Jobs")
+    view = window.views["Jobs"]
+    await settle(window)
+    view.state_filter.setCurrentIndex(view.state_filter.findData(JobState.FAILED.value))
+    await settle(window)
+    assert view.model.rowCount() == 0
+    window.select_section("Dashboard")
+    window.show_job(oldest)  # what "Show in Jobs" in the deployments view calls
+    await wait_until(lambda: view.selected == oldest)
+    assert window.pages.currentWidget() is view
+    assert view.state_filter.currentData() is None and view.title.text().endswith("The oldest job")

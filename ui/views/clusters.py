@@ -8,17 +8,13 @@ nothing is contacted until a cluster is selected.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import traceback
 import uuid
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt
-from PySide6.QtGui import QFontDatabase, QHideEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -26,49 +22,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from podwarden.engine.errors import PodWardenError
-from podwarden.engine.schemas.kube import EventInfo, PodInfo, PodPage
+from podwarden.engine.schemas.kube import EventInfo, PodInfo
 from podwarden.engine.security.rbac import Permissions
 from podwarden.engine.services.clusters import AffectedPreview, ClusterInfo, ClusterOverview
 from podwarden.ui.context import UiContext
 from podwarden.ui.dialogs.add_cluster import AddClusterDialog
 from podwarden.ui.dialogs.confirm import AffectedPreviewDialog
 from podwarden.ui.format import when
-from podwarden.ui.models.clusters import (
-    POD_PAGE,
-    ClustersModel,
-    EventsModel,
-    NamespacesModel,
-    NodesModel,
-    PodsModel,
-)
-from podwarden.ui.ops import run_op, runner_for
+from podwarden.ui.models.clusters import ClustersModel, EventsModel, NamespacesModel, NodesModel
+from podwarden.ui.ops import run_op
 from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
+from podwarden.ui.widgets.pod_logs import PodLogViewer, PodSource
 from podwarden.ui.widgets.table import table_view
-
-LOG_TAIL = 200
-MAX_LOG_LINES = 20000
-
-
-class LogPane(QPlainTextEdit):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("pod-log")
-        self.setReadOnly(True)
-        self.setMaximumBlockCount(MAX_LOG_LINES)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.setPlaceholderText("Select a pod and press Show log.")
-
-    def add_lines(self, lines: list[str]) -> None:
-        bar = self.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 2
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText("".join(f"{line}\n" for line in lines))
-        if at_end:
-            bar.setValue(bar.maximum())
 
 
 class ClustersView(View):
@@ -80,11 +46,9 @@ class ClustersView(View):
         self.model = ClustersModel(self)
         self.nodes = NodesModel(self)
         self.namespaces = NamespacesModel(self)
-        self.pods = PodsModel(self)
         self.events = EventsModel(self)
         self.selected: uuid.UUID | None = None
         self.overview: ClusterOverview | None = None
-        self.follow_task: asyncio.Task[None] | None = None
 
         self.add_button = QPushButton("Add cluster…")
         self.add_button.setObjectName("add-cluster")
@@ -117,45 +81,17 @@ class ClustersView(View):
 
         self.nodes_table = table_view(self.nodes, "nodes-table", stretch=7)
         self.namespaces_table = table_view(self.namespaces, "namespaces-table", stretch=0)
-        self.pods_table = table_view(self.pods, "pods-table", stretch=6)
         self.events_table = table_view(self.events, "events-table", stretch=4)
-        self.pods_label = QLabel()
-        self.pods_label.setObjectName("pods-count")
-        self.log_button = QPushButton("Show log")
-        self.log_button.setObjectName("show-log")
-        self.log_button.clicked.connect(self.show_log)
-        self.follow = QCheckBox("Follow")
-        self.follow.setObjectName("follow-log")
-        self.follow.toggled.connect(self._follow_toggled)
-        self.log = LogPane()
-        self.log_title = QLabel()
-        self.log_title.setObjectName("log-title")
-        pods_page = QWidget()
-        pods_layout = QVBoxLayout(pods_page)
-        pods_layout.setContentsMargins(0, 0, 0, 0)
-        pods_bar = QHBoxLayout()
-        pods_bar.addWidget(self.pods_label, 1)
-        pods_bar.addWidget(self.log_button)
-        pods_bar.addWidget(self.follow)
-        pods_layout.addLayout(pods_bar)
-        pods_split = QSplitter(Qt.Orientation.Vertical)
-        pods_split.addWidget(self.pods_table)
-        log_box = QWidget()
-        log_layout = QVBoxLayout(log_box)
-        log_layout.setContentsMargins(0, 0, 0, 0)
-        log_layout.addWidget(self.log_title)
-        log_layout.addWidget(self.log, 1)
-        pods_split.addWidget(log_box)
-        pods_layout.addWidget(pods_split, 1)
-        self.pods.modelReset.connect(self._show_pod_count)
-        self.pods.rowsInserted.connect(lambda *_: self._show_pod_count())
-        self.pods_table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.pod_logs = PodLogViewer(ctx.engine, ctx.actor, key="clusters", parent=self)
+        # The names the view had before the shared widget (tests and callers use them).
+        self.pods, self.pods_table, self.log = self.pod_logs.pods, self.pod_logs.pods_table, self.pod_logs.log
+        self.follow, self.log_button = self.pod_logs.follow, self.pod_logs.log_button
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("cluster-tabs")
         self.tabs.addTab(self.nodes_table, "Nodes")
         self.tabs.addTab(self.namespaces_table, "Namespaces")
-        self.tabs.addTab(pods_page, "Pods")
+        self.tabs.addTab(self.pod_logs, "Pods")
         self.tabs.addTab(self.events_table, "Events")
 
         bar = QHBoxLayout()
@@ -210,12 +146,10 @@ class ClustersView(View):
         if chosen == self.selected:
             return
         self.selected = chosen
-        self.stop_follow()
         self.overview = None
         for model in (self.nodes, self.namespaces, self.events):
             model.replace([])
-        self.log.clear()
-        self.log_title.clear()
+        self.pod_logs.show_pods(None)
         self._show_facts()
         self.load_detail()
 
@@ -263,15 +197,12 @@ class ClustersView(View):
         set_enabled(self.protected, cluster is not None)
         set_enabled(self.delete_button, cluster is not None)
         self.refresh_button.setEnabled(cluster is not None)
-        pod_chosen = bool(self.pods_table.selectionModel().selectedRows())
-        self.log_button.setEnabled(pod_chosen)
-        self.follow.setEnabled(pod_chosen or self.follow.isChecked())
 
     # -- inside the cluster -----------------------------------------------------------------
     def load_detail(self) -> None:
         cluster = self.selected_cluster
         if cluster is None:
-            self.pods.start(None)
+            self.pod_logs.show_pods(None)
             return
         cid = cluster.id
         run_op(
@@ -288,12 +219,7 @@ class ClustersView(View):
             key="clusters.events",
             progress_text=f"Reading the events of {cluster.name}…",
         )
-        self.pods.start(lambda token: self._pod_page(cid, token))
-
-    async def _pod_page(self, cluster_id: uuid.UUID, token: str | None) -> PodPage:
-        return await self.engine.clusters.list_pods_page(
-            self.actor, cluster_id, limit=POD_PAGE, continue_token=token
-        )
+        self.pod_logs.show_pods(PodSource(cid))
 
     def _overview_loaded(self, overview: ClusterOverview) -> None:
         if overview.cluster.id != self.selected:
@@ -308,88 +234,23 @@ class ClustersView(View):
         if cluster_id == self.selected:
             self.events.replace(events)
 
-    def _show_pod_count(self) -> None:
-        more = f" (+{self.pods.remaining} more: scroll)" if self.pods.remaining else ""
-        self.pods_label.setText(f"{self.pods.rowCount()} pods{more}")
-
-    # -- pod logs ---------------------------------------------------------------------------
+    # -- pod logs (the shared PodLogViewer) -----------------------------------------------
     @property
     def selected_pod(self) -> PodInfo | None:
-        rows = self.pods_table.selectionModel().selectedRows()
-        return self.pods.row_at(rows[0].row()) if rows else None
+        return self.pod_logs.selected_pod
+
+    @property
+    def follow_task(self) -> asyncio.Task[None] | None:
+        return self.pod_logs.follow_task
 
     def select_pod(self, namespace: str, name: str) -> bool:
-        row = self.pods.row_of((namespace, name))
-        if row is None:
-            return False
-        self.pods_table.selectRow(row)
-        return True
+        return self.pod_logs.select_pod(namespace, name)
 
     def show_log(self) -> None:
-        pod, cluster = self.selected_pod, self.selected_cluster
-        if pod is None or cluster is None:
-            return
-        if self.follow.isChecked():
-            self.start_follow()
-            return
-        self.log.clear()
-        self.log_title.setText(f"{pod.namespace}/{pod.name}: last {LOG_TAIL} lines")
-        run_op(
-            self,
-            lambda: self.engine.clusters.pod_logs(
-                self.actor, cluster.id, pod.namespace, pod.name, tail_lines=LOG_TAIL
-            ),
-            on_success=self.log.add_lines,
-            key="clusters.log",
-            progress_text=f"Reading the log of {pod.name}…",
-        )
-
-    def _follow_toggled(self, on: bool) -> None:
-        if on:
-            self.start_follow()
-        else:
-            self.stop_follow()
-        self._update_actions()
-
-    def start_follow(self) -> None:
-        """Stream the selected pod's log into the pane until stopped (not an op: it never ends)."""
-        pod, cluster = self.selected_pod, self.selected_cluster
-        self.stop_follow()
-        if pod is None or cluster is None:
-            return
-        self.log.clear()
-        self.log_title.setText(f"{pod.namespace}/{pod.name}: following")
-        self.follow_task = asyncio.ensure_future(self._follow(cluster.id, pod.namespace, pod.name))
-
-    async def _follow(self, cluster_id: uuid.UUID, namespace: str, pod: str) -> None:
-        try:
-            stream = await self.engine.clusters.follow_pod_logs(self.actor, cluster_id, namespace, pod)
-            try:
-                async for line in stream:
-                    self.log.add_lines([line])
-            finally:
-                with contextlib.suppress(Exception):
-                    await stream.aclose()  # type: ignore[attr-defined]
-            self.log_title.setText(f"{namespace}/{pod}: the log ended")
-        except asyncio.CancelledError:
-            raise
-        except PodWardenError as exc:
-            runner_for(self).errors.report(exc)
-        except Exception as exc:
-            runner_for(self).errors.report(exc, traceback.format_exc())
+        self.pod_logs.show_log()
 
     def stop_follow(self) -> None:
-        task, self.follow_task = self.follow_task, None
-        if task is not None and not task.done():
-            task.cancel()
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        self.stop_follow()  # closing the window or leaving the view ends the stream
-        if self.follow.isChecked():
-            self.follow.blockSignals(True)
-            self.follow.setChecked(False)
-            self.follow.blockSignals(False)
-        super().hideEvent(event)
+        self.pod_logs.stop_follow()
 
     # -- actions ----------------------------------------------------------------------------
     def add_cluster(self) -> AddClusterDialog:

@@ -124,6 +124,8 @@ class JobsView(View):
         self.model.modelAboutToBeReset.connect(self._remember_selection)
         self.model.modelReset.connect(self._restore_selection)
         self.model.dataChanged.connect(self._rows_changed)
+        self._wanted: uuid.UUID | None = None  # a job to select once its page is loaded
+        self.model.rowsInserted.connect(lambda *_args: self._look_for_wanted())
 
     # -- loading ----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -162,10 +164,33 @@ class JobsView(View):
         if job_id is not None:
             self.fetch_output()
 
+    def show_job(self, job_id: uuid.UUID) -> None:
+        """Select a job: reload with all states shown, then fetch pages until it is there."""
+        if self.select_job(job_id):
+            return
+        self._wanted = job_id
+        if self.state_filter.currentIndex() != 0:
+            self.state_filter.setCurrentIndex(0)  # reloads
+        else:
+            self.model.reload(from_start=True)
+
+    def _look_for_wanted(self) -> None:
+        if self._wanted is None:
+            return
+        if self.select_job(self._wanted):
+            self._wanted = None
+        elif self.model.canFetchMore():
+            self.model.fetchMore()
+        else:
+            self._wanted = None  # gone (deleted meanwhile)
+
     def _remember_selection(self) -> None:
         self._kept = self.selected
 
     def _restore_selection(self) -> None:
+        if self._wanted is not None:
+            self._look_for_wanted()
+            return
         kept = getattr(self, "_kept", None)
         if kept is not None and self.model.row_of(kept) is not None:
             self.select_job(kept)

@@ -1,0 +1,1 @@
+"""Parts of the Deployments view (kept out of ui/views/deployments.py to keep it small)."""
