@@ -127,8 +127,9 @@ class PodsModel(RowsModel[tuple[str, str], PodInfo]):
     """Pods a page (500) at a time through the API's continue tokens; the view asks for
     the next page when it scrolls near the end. ``loader`` None: nothing to show."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, op_key: str = "clusters.pods") -> None:
         super().__init__(POD_COLUMNS, lambda p: (p.namespace, p.name), parent)
+        self.op_key = op_key  # each viewer its own: two viewers never cancel each other's loads
         self.loader: PodLoader | None = None
         self.remaining: int | None = None
         self._token: str | None = None
@@ -161,7 +162,7 @@ class PodsModel(RowsModel[tuple[str, str], PodInfo]):
             lambda: loader(None if first else token),
             on_success=lambda page: self._loaded(generation, page),
             on_failure=self._failed,
-            key="clusters.pods",
+            key=self.op_key,
             progress_text="Loading pods…",
         )
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -26,34 +24,11 @@ from podwarden.ui.models.jobs import STATE_COLORS, JobsModel
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
+from podwarden.ui.widgets.output_pane import OutputPane
 from podwarden.ui.widgets.table import table_view
 
 #: While the selected job runs, its output is also polled (notices are the fast path).
 POLL_MS = 1000
-#: The pane keeps this many lines (older ones scroll away).
-MAX_LINES = 20000
-
-
-class OutputPane(QPlainTextEdit):
-    """Read-only, monospaced, follows the end while the view is at the end."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("job-output")
-        self.setReadOnly(True)
-        self.setMaximumBlockCount(MAX_LINES)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.setPlaceholderText("Select a job to see its output.")
-
-    def append_text(self, text: str) -> None:
-        bar = self.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 2
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text)
-        if at_end:
-            bar.setValue(bar.maximum())
 
 
 class JobsView(View):

@@ -19,7 +19,7 @@ from podwarden.engine import Actor, Engine
 from podwarden.engine.services.jobs import JobInfo
 from podwarden.ui.models.jobs import STATE_COLORS
 from podwarden.ui.ops import run_op
-from podwarden.ui.views.jobs import OutputPane
+from podwarden.ui.widgets.output_pane import OutputPane
 
 POLL_MS = 400
 #: A job created this long before the watch started still counts (clock skew between engines).

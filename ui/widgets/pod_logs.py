@@ -14,7 +14,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QHideEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -60,28 +60,6 @@ class LogPane(QPlainTextEdit):
             bar.setValue(bar.maximum())
 
 
-class KeyedPodsModel(PodsModel):
-    """:class:`PodsModel` whose page loads use their own op key (two viewers never
-    cancel each other's loads)."""
-
-    def __init__(self, key: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.op_key = key
-
-    def _load(self, *, first: bool) -> None:
-        loader, token, generation = self.loader, self._token, self._generation
-        assert loader is not None
-        self._fetching = True
-        run_op(
-            self,
-            lambda: loader(None if first else token),
-            on_success=lambda page: self._loaded(generation, page),
-            on_failure=self._failed,
-            key=self.op_key,
-            progress_text="Loading pods…",
-        )
-
-
 @dataclass(frozen=True)
 class PodSource:
     """Which pods to list: a cluster, optionally one namespace and a label selector."""
@@ -98,7 +76,7 @@ class PodLogViewer(QWidget):
         self.engine, self.actor, self.key = engine, actor, key
         self.source: PodSource | None = None
         self.follow_task: asyncio.Task[None] | None = None
-        self.pods = KeyedPodsModel(f"{key}.pods", self)
+        self.pods = PodsModel(self, op_key=f"{key}.pods")
         self.pods_table = table_view(self.pods, "pods-table", stretch=6)
         self.pods_label = QLabel()
         self.pods_label.setObjectName("pods-count")
