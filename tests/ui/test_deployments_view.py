@@ -224,8 +224,12 @@ async def test_create_plan_deploy_history_rollback_logs_undeploy(
     assert "applied Deployment shop/web" in view.output.output.toPlainText()
     assert "2/2 ready" in view.output.output.toPlainText()
     await wait_until(lambda: view.model.get(dep.id).info.status == "deployed", what="deployed status")
-    await wait_until(lambda: view.history.model.rowCount() == 1, what="the first revision")
-    assert view.history.model.index(0, 1).data() == "succeeded"
+    # The history refreshes from change notices: the revision shows pending, then succeeded.
+    history = view.history.model
+    await wait_until(
+        lambda: history.rowCount() == 1 and history.index(0, 1).data() == "succeeded",
+        what="the first revision, succeeded",
+    )
     assert view.undeploy_button.isEnabled() and not view.delete_button.isEnabled()
     assert view.deploy_button.isEnabled()
     assert view.output.jobs_button.isEnabled()
