@@ -80,9 +80,10 @@ async def _info() -> None:
 async def _run_service() -> None:
     """Open the engine and keep it open until SIGTERM/SIGINT, then close cleanly.
 
-    Opening marks jobs of dead engines interrupted; closing cancels this engine's
-    running jobs and records their final state. The periodic loops and the HTTP
-    API join here as they land (headless issue).
+    Opening marks jobs of dead engines interrupted. On the signal, this engine's
+    running jobs are cancelled (each records its final state), the API stops
+    (requests in progress get a short grace period, then are cancelled), the
+    loops stop, and the engine closes.
     """
     import logging
     import signal
@@ -95,14 +96,18 @@ async def _run_service() -> None:
     from podwarden.engine.api import ApiServer, create_app
     from podwarden.engine.loops import LoopRunner, default_loops
 
-    async with Engine(_settings()) as engine, LoopRunner(engine, default_loops(engine)):
+    async with Engine(_settings()) as engine, LoopRunner(engine, default_loops(engine)) as loops:
         log.warning("PodWarden engine %s running on %s", engine.engine_id, engine.database_mode)
         print(f"PodWarden engine running on {engine.database_mode}; stop with SIGTERM or Ctrl-C.", flush=True)
         settings = engine.settings
-        async with ApiServer(create_app(engine), settings.api_host, settings.api_port) as api:
+        app = create_app(engine, loops=loops)
+        async with ApiServer(app, settings.api_host, settings.api_port) as api:
             print(f"API on {api.url}/api/v1 (MCP at {api.url}/mcp)", flush=True)
             await stop.wait()
             log.warning("stopping")
+            # Running jobs are cancelled now (each records its final state), so the
+            # requests that run them end well within the API's shutdown grace period.
+            await engine.jobs.cancel_all_local()
     print("PodWarden engine stopped.", flush=True)
 
 

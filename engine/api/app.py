@@ -25,6 +25,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
+from podwarden.engine.api.audit_log import AuditWriter
 from podwarden.engine.api.auth import Authenticator
 from podwarden.engine.api.errors import (
     error_body,
@@ -42,6 +43,7 @@ from podwarden.engine.services.tokens import TokensService
 
 if TYPE_CHECKING:
     from podwarden.engine.engine import Engine
+    from podwarden.engine.loops.runner import LoopRunner
 
 PREFIX = "/api/v1"
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
@@ -103,10 +105,15 @@ def engine_services(engine: Engine) -> list[object]:
 
 
 def create_app(
-    engine: Engine, *, with_mcp: bool = True, mcp_allowed_hosts: Sequence[str] | None = None
+    engine: Engine,
+    *,
+    loops: LoopRunner | None = None,
+    with_mcp: bool = True,
+    mcp_allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The ASGI app for an open engine. Serve it with :class:`~podwarden.engine.api.server.ApiServer`.
 
+    ``loops``: the engine's loop runner, whose counters ``/metrics`` reports.
     ``mcp_allowed_hosts``: Host headers the MCP endpoint accepts (DNS-rebinding guard);
     loopback names by default, add the public name when binding beyond loopback.
     """
@@ -115,15 +122,20 @@ def create_app(
     operations, skipped = remote_operations(services)
     authenticator = Authenticator(tokens, engine.users, engine.secrets)
     metrics = ApiMetrics()
+    if loops is not None:
+        metrics.watch_loops(loops.stats)
     mcp_app: Any = None
     if with_mcp:
         from podwarden.engine.api.mcp import build_mcp
 
         mcp_app = build_mcp(engine, operations, tokens, metrics, allowed_hosts=mcp_allowed_hosts)
 
+    audit_writer = AuditWriter(engine.context.db)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(audit_writer.close)  # rows of cancelled calls still land
             if mcp_app is not None:
                 await stack.enter_async_context(mcp_app.lifespan())
             yield
@@ -142,11 +154,12 @@ def create_app(
     app.state.skipped_operations = skipped
     app.state.metrics = metrics
     app.state.authenticator = authenticator
+    app.state.audit_writer = audit_writer
     app.add_exception_handler(PodWardenError, podwarden_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
 
     async def audit(actor: Actor, method: str, path: str, status: int, ms: float) -> None:
-        await tokens.record_audit(actor, method=method, path=path, status_code=status, duration_ms=ms)
+        await audit_writer.record(actor, method=method, path=path, status_code=status, duration_ms=ms)
 
     app.add_middleware(
         AuthAuditMiddleware,
