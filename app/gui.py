@@ -62,12 +62,21 @@ def main(argv: list[str] | None = None) -> None:
                     window.close()
                     await closed.wait()
                     return
+                from podwarden.engine.loops import desktop_runner
+
+                loops = desktop_runner(engine)  # PODWARDEN_DESKTOP_LOOPS: auto | on | off
+                if loops is not None:
+                    await loops.start()  # first ticks after one interval: nothing contacted at start
                 session = SessionController(window, engine)
                 session.quit_requested.connect(window.close)
                 session.start()
-                await closed.wait()
-                await session.stop()
-                await window.op_runner.shutdown()
+                try:
+                    await closed.wait()
+                    await session.stop()
+                    await window.op_runner.shutdown()
+                finally:
+                    if loops is not None:
+                        await loops.stop()
         except Exception as exc:
             from podwarden.app.errors import explain
 

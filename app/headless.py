@@ -96,7 +96,10 @@ async def _run_service() -> None:
     from podwarden.engine.api import ApiServer, create_app
     from podwarden.engine.loops import LoopRunner, default_loops
 
-    async with Engine(_settings()) as engine, LoopRunner(engine, default_loops(engine)) as loops:
+    async with (
+        Engine(_settings()) as engine,
+        LoopRunner(engine, default_loops(engine), mode="server") as loops,
+    ):
         log.warning("PodWarden engine %s running on %s", engine.engine_id, engine.database_mode)
         print(f"PodWarden engine running on {engine.database_mode}; stop with SIGTERM or Ctrl-C.", flush=True)
         settings = engine.settings

@@ -7,6 +7,7 @@ plain validated value. Every I/O timeout PodWarden uses has its default here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Where `podwarden-engine run` serves the API.")
     api_port: int = Field(8787, ge=0, le=65535)
+    desktop_loops: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Periodic loops in a desktop: auto = only while no headless engine is connected.",
+    )
     run_migrations: bool = True
     log_json: bool = False
 

@@ -25,6 +25,17 @@ import psycopg
 log = logging.getLogger(__name__)
 
 LOOPS_CLASS: Final = 0x50570010  # pg_advisory_lock(int, int) class (see db/listen.py PRESENCE_CLASS)
+#: Every server engine holds this key SHARED on its lock connection while it runs loops;
+#: standby engines (desktops in "auto") see it in pg_locks and leave the loops to it.
+SERVER_KEY: Final = 1
+_SERVERS_PRESENT = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = %s::bigint::oid AND objid = %s::bigint::oid
+)
+"""
 
 
 def loop_key(name: str) -> int:
@@ -35,10 +46,13 @@ def loop_key(name: str) -> int:
 class LeaderLock:
     """The advisory locks this engine holds for its loops, on one dedicated connection."""
 
-    def __init__(self, conninfo: str, engine_id: uuid.UUID, *, connect_timeout: float) -> None:
+    def __init__(
+        self, conninfo: str, engine_id: uuid.UUID, *, connect_timeout: float, server: bool = False
+    ) -> None:
         self.conninfo = conninfo
         self.engine_id = engine_id
         self.connect_timeout = connect_timeout
+        self.server = server  # announce "a server engine runs loops" (SERVER_KEY, shared)
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._held: set[str] = set()
         self._lock = asyncio.Lock()
@@ -83,6 +97,21 @@ class LeaderLock:
                 return True
             return False
 
+    async def servers_present(self) -> bool:
+        """Whether a server engine (``server=True``) other than this one runs loops now.
+        Raises like :meth:`try_lead` when the database cannot be reached."""
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                cur = await asyncio.wait_for(
+                    conn.execute(_SERVERS_PRESENT, (LOOPS_CLASS, SERVER_KEY)), self.connect_timeout
+                )
+                row = await cur.fetchone()
+            except (psycopg.Error, OSError, TimeoutError):
+                await self._drop_connection()
+                raise
+            return bool(row and row[0]) and not self.server
+
     async def release(self, name: str) -> None:
         """Stop leading ``name`` (another engine may take it at its next try)."""
         async with self._lock:
@@ -118,6 +147,11 @@ class LeaderLock:
                 ),
                 self.connect_timeout + 5,
             )
+            if self.server:
+                await asyncio.wait_for(
+                    conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", (LOOPS_CLASS, SERVER_KEY)),
+                    self.connect_timeout,
+                )
             self._conn = conn
             return conn
         return self._conn

@@ -16,6 +16,12 @@ one of them, and when the leader dies another one takes over within one interval
   the lock connection (releasing leadership at once).
 - :meth:`LoopRunner.stats` gives per-loop counters (ticks, failures, last error,
   last duration) for ``/metrics``.
+- ``wait_first``: the first tick comes after one interval (desktops: nothing is
+  contacted at start).
+- ``mode``: ``"server"`` (``podwarden-engine run``) competes and announces itself;
+  ``"peer"`` competes; ``"standby"`` (a desktop in ``auto``) competes only while no
+  server engine runs loops, and steps back (releasing its locks) when one appears.
+  :func:`desktop_runner` picks the desktop's mode from ``Settings.desktop_loops``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import psycopg
 
@@ -39,11 +45,21 @@ from podwarden.engine.services.base import Context, now
 if TYPE_CHECKING:
     from podwarden.engine.engine import Engine
 
-__all__ = ["EngineLike", "Interval", "LoopRunner", "LoopSpec", "LoopStats", "default_loops"]
+__all__ = [
+    "EngineLike",
+    "Interval",
+    "LoopRunner",
+    "LoopSpec",
+    "LoopStats",
+    "Mode",
+    "default_loops",
+    "desktop_runner",
+]
 
 log = logging.getLogger(__name__)
 
 Interval = float | Callable[[], Awaitable[float]]
+Mode = Literal["server", "peer", "standby"]
 MIN_INTERVAL: Final = 0.0
 
 
@@ -90,6 +106,8 @@ class LoopRunner:
         *,
         accelerated: float | None = None,
         backoff_cap: float = 8.0,
+        mode: Mode = "peer",
+        wait_first: bool = False,
     ) -> None:
         names = [spec.name for spec in loops]
         if len(set(names)) != len(names):
@@ -102,6 +120,8 @@ class LoopRunner:
         self.loops = list(loops)
         self.accelerated = accelerated
         self.backoff_cap = backoff_cap
+        self.mode: Mode = mode
+        self.wait_first = wait_first  # the first tick after one interval, not at start
         self._stats: dict[str, LoopStats] = {spec.name: LoopStats(spec.name) for spec in loops}
         self._tasks: list[asyncio.Task[None]] = []
         self._leader: LeaderLock | None = None
@@ -131,7 +151,10 @@ class LoopRunner:
             return
         ctx = self.engine.context
         self._leader = LeaderLock(
-            libpq_conninfo(ctx.db.url), ctx.engine_id, connect_timeout=ctx.settings.timeouts.db_connect
+            libpq_conninfo(ctx.db.url),
+            ctx.engine_id,
+            connect_timeout=ctx.settings.timeouts.db_connect,
+            server=self.mode == "server",
         )
         self._tasks = [
             asyncio.create_task(self._run(spec), name=f"podwarden-loop-{spec.name}") for spec in self.loops
@@ -169,11 +192,14 @@ class LoopRunner:
     async def _run(self, spec: LoopSpec) -> None:
         interval: float | None = None
         lock_trouble = False
+        if self.wait_first:
+            interval = await self._interval(spec, interval)
+            await asyncio.sleep(interval)
         while True:
             interval = await self._interval(spec, interval)
             stats = self._stats[spec.name]
             try:
-                leading = await self.leader.try_lead(spec.name)
+                leading = await self._may_lead(spec.name)
                 if lock_trouble:
                     log.info("loop %s: the database answers again", spec.name)
                 lock_trouble = False
@@ -186,6 +212,14 @@ class LoopRunner:
             if leading:
                 delay = await self._tick(spec, interval)
             await asyncio.sleep(delay)
+
+    async def _may_lead(self, name: str) -> bool:
+        if self.mode == "standby" and await self.leader.servers_present():
+            if name in self.leader.leading:
+                log.info("loop %s: a server engine runs the loops; this engine steps back", name)
+                await self.leader.release(name)
+            return False
+        return await self.leader.try_lead(name)
 
     async def _tick(self, spec: LoopSpec, interval: float) -> float:
         """Run one tick; returns how long to wait before the next one."""
@@ -259,3 +293,14 @@ def default_loops(engine: Engine) -> list[LoopSpec]:
         LoopSpec("discovery", discovery_interval, discovery_tick),
         LoopSpec("audit", audit_interval, audit.run_audit),
     ]
+
+
+def desktop_runner(engine: Engine) -> LoopRunner | None:
+    """The desktop's loops per ``Settings.desktop_loops``: ``auto`` → standby (only
+    while no ``podwarden-engine run`` is connected), ``on`` → a peer, ``off`` → None."""
+    choice = engine.settings.desktop_loops
+    if choice == "off":
+        return None
+    mode: Mode = "standby" if choice == "auto" else "peer"
+    # wait_first: a desktop contacts no cluster (the audit does) and no tailnet at start.
+    return LoopRunner(engine, default_loops(engine), mode=mode, wait_first=True)
