@@ -162,20 +162,25 @@ class TokensService(Service):
             raise AuthenticationError("This is not a PodWarden API token.")
         digest = hash_token(token)
         moment = now()
-        async with self.db.unit_of_work() as uow:
+        # A plain read (no transaction bookkeeping) on every call; a write only when
+        # last_used_at is older than its resolution.
+        columns = (ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.revoked_at, ApiToken.expires_at)
+        async with self.db.session() as session:
             row = (
-                await uow.session.execute(select(ApiToken).where(ApiToken.token_hash == digest))
-            ).scalar_one_or_none()
-            if row is None:
-                raise AuthenticationError("The API token is not known.")
-            if row.revoked_at is not None:
-                raise AuthenticationError(f"The API token {row.name} was revoked.")
-            if row.expires_at <= moment:
-                raise AuthenticationError(
-                    f"The API token {row.name} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC."
+                await session.execute(
+                    select(*columns, ApiToken.last_used_at).where(ApiToken.token_hash == digest)
                 )
-            actor = Actor(kind="token", name=row.name, role=row.role, id=row.id)
-            if row.last_used_at is None or row.last_used_at < moment - LAST_USED_RESOLUTION:
+            ).one_or_none()
+        if row is None:
+            raise AuthenticationError("The API token is not known.")
+        if row.revoked_at is not None:
+            raise AuthenticationError(f"The API token {row.name} was revoked.")
+        if row.expires_at <= moment:
+            raise AuthenticationError(
+                f"The API token {row.name} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC."
+            )
+        if row.last_used_at is None or row.last_used_at < moment - LAST_USED_RESOLUTION:
+            async with self.db.unit_of_work() as uow:
                 await uow.session.execute(
                     update(ApiToken)
                     .where(
@@ -188,7 +193,7 @@ class TokensService(Service):
                     .values(last_used_at=moment)
                     .execution_options(synchronize_session=False)
                 )
-            return actor
+        return Actor(kind="token", name=row.name, role=row.role, id=row.id)
 
     async def record_audit(
         self,
