@@ -120,6 +120,17 @@ async def test_audit_creates_updates_and_resolves_findings(
         assert message.id == found[key].id and message.first_seen == found[key].first_seen
         assert message.last_seen > found[key].last_seen
 
+    # A finding whose text changes updates its open message in place.
+    async with engine.db.unit_of_work() as uow:
+        await uow.session.execute(
+            update(Host).where(Host.id == drift).values(tailscale_name="www-01.tail1234.ts.net")
+        )
+    renamed = await audit.run_audit()
+    assert (renamed.opened, renamed.updated, renamed.resolved) == (0, 8, 0)
+    message = (await messages(engine))[("tailscale_name_drift", str(drift))]
+    assert message.id == found[("tailscale_name_drift", str(drift))].id
+    assert "www-01" in message.message and message.details["tailscale_name"] == "www-01.tail1234.ts.net"
+
     # Fix some: probe the stale host, register the stranger, delete the dead cluster.
     async with engine.db.unit_of_work() as uow:
         await uow.session.execute(
