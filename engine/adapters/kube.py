@@ -53,8 +53,9 @@ import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
@@ -85,9 +86,18 @@ from podwarden.engine.schemas.kube import (
     pod_info,
     storage_class_info,
 )
+from podwarden.engine.schemas.stacks import parse_quantity
 from podwarden.engine.security.crypto import SecretValue
 
-__all__ = ["FIELD_MANAGER", "PAGE_SIZE", "SERVICE", "KubeClient"]
+__all__ = [
+    "FIELD_MANAGER",
+    "PAGE_SIZE",
+    "SERVICE",
+    "KubeClient",
+    "NodeRequests",
+    "pod_requests",
+    "sum_node_requests",
+]
 
 SERVICE: Final = "kubernetes"
 PAGE_SIZE: Final = 500
@@ -177,6 +187,116 @@ def _lib() -> _Lib:
     from kubernetes.config.kube_config import new_client_from_config_dict
 
     return _Lib(Configuration, ApiException, ApiValueError, ConfigException, new_client_from_config_dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRequests:
+    """Resources requested by pods (one pod, or the sum over a node's pods).
+
+    ``cpu`` in cores, ``memory`` in bytes, ``gpu`` in ``nvidia.com/gpu`` devices.
+    """
+
+    cpu: Decimal = Decimal(0)
+    memory: Decimal = Decimal(0)
+    gpu: Decimal = Decimal(0)
+    pods: int = 0
+
+    def __add__(self, other: NodeRequests) -> NodeRequests:
+        return NodeRequests(
+            self.cpu + other.cpu, self.memory + other.memory, self.gpu + other.gpu, self.pods + other.pods
+        )
+
+
+#: (NodeRequests field, Kubernetes resource name) that scheduling and preflight count.
+_REQUESTED: Final = (("cpu", "cpu"), ("memory", "memory"), ("gpu", "nvidia.com/gpu"))
+#: Pods in these phases hold no resources any more (what the scheduler and ``kubectl describe node`` skip).
+_TERMINATED_PHASES: Final = frozenset({"Succeeded", "Failed"})
+
+
+def _quantities(resources: object) -> dict[str, Decimal]:
+    """A container's (or a pod overhead's) requests: ``requests``, else ``limits``
+    (the API server copies a limit into a missing request). Unparsable values count 0."""
+    out: dict[str, Decimal] = {}
+    if not isinstance(resources, Mapping):
+        return out
+    requests, limits = resources.get("requests"), resources.get("limits")
+    for field_name, key in _REQUESTED:
+        for source in (requests, limits):
+            value = source.get(key) if isinstance(source, Mapping) else None
+            if value is None:
+                continue
+            with contextlib.suppress(ValueError):
+                out[field_name] = parse_quantity(str(value))
+            break
+    return out
+
+
+def _container_list(spec: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    items = spec.get(key)
+    return [c for c in items if isinstance(c, Mapping)] if isinstance(items, list) else []
+
+
+def pod_requests(pod: Mapping[str, Any]) -> NodeRequests:
+    """What one pod requests, by the scheduler's rules: per resource the larger of
+    the sum over its containers (plus restartable "sidecar" init containers) and
+    the largest init container (plus the sidecars started before it), plus the
+    pod's ``overhead``. A pod of a terminated phase (Succeeded/Failed) requests nothing."""
+    status = pod.get("status")
+    if isinstance(status, Mapping) and status.get("phase") in _TERMINATED_PHASES:
+        return NodeRequests()
+    spec = pod.get("spec")
+    if not isinstance(spec, Mapping):
+        return NodeRequests(pods=1)
+    totals: dict[str, Decimal] = {}
+    for field_name, _ in _REQUESTED:
+        app = sum(
+            (
+                _quantities(c.get("resources")).get(field_name, Decimal(0))
+                for c in _container_list(spec, "containers")
+            ),
+            Decimal(0),
+        )
+        sidecars = Decimal(0)
+        init_peak = Decimal(0)
+        for init in _container_list(spec, "initContainers"):
+            own = _quantities(init.get("resources")).get(field_name, Decimal(0))
+            if init.get("restartPolicy") == "Always":  # a sidecar keeps running beside the app
+                sidecars += own
+                init_peak = max(init_peak, sidecars)
+            else:
+                init_peak = max(init_peak, sidecars + own)
+        overhead = _quantities({"requests": spec.get("overhead")}).get(field_name, Decimal(0))
+        totals[field_name] = max(app + sidecars, init_peak) + overhead
+    return NodeRequests(totals["cpu"], totals["memory"], totals["gpu"], 1)
+
+
+def _labels_match(pod: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    meta = pod.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    if not isinstance(labels, Mapping):
+        return False
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def sum_node_requests(
+    pods: Iterable[Mapping[str, Any]], *, exclude_labels: Mapping[str, str] | None = None
+) -> dict[str, NodeRequests]:
+    """Node name → what the non-terminated pods scheduled there (``spec.nodeName``)
+    request; pods carrying all of ``exclude_labels`` (e.g. a deployment's own pods,
+    which a re-deploy replaces) are left out."""
+    out: dict[str, NodeRequests] = {}
+    for pod in pods:
+        spec = pod.get("spec")
+        node = spec.get("nodeName") if isinstance(spec, Mapping) else None
+        if not isinstance(node, str) or not node:
+            continue
+        if exclude_labels and _labels_match(pod, exclude_labels):
+            continue
+        status = pod.get("status")
+        if isinstance(status, Mapping) and status.get("phase") in _TERMINATED_PHASES:
+            continue
+        out[node] = out.get(node, NodeRequests()) + pod_requests(pod)
+    return out
 
 
 class _End:
@@ -607,6 +727,41 @@ class KubeClient:
         async for page in self.iter_pod_pages(namespace, label_selector=label_selector):
             pods.extend(page.items)
         return pods
+
+    async def node_requests(
+        self, *, exclude_labels: Mapping[str, str] | None = None
+    ) -> dict[str, NodeRequests]:
+        """Node name → resources requested by the non-terminated pods scheduled on it
+        (see :func:`sum_node_requests`), over every namespace, paged with limit/continue.
+
+        The phase filter is also sent as a ``fieldSelector`` (less to transfer on a
+        real cluster); it is applied here again for servers that ignore it."""
+        totals: dict[str, NodeRequests] = {}
+        token: str | None = None
+        seen: set[str] = set()
+        selector = ",".join(f"status.phase!={phase}" for phase in sorted(_TERMINATED_PHASES))
+
+        def page(api: Any, query: Sequence[tuple[str, object]]) -> tuple[dict[str, NodeRequests], str | None]:
+            data = self._get(api, "/api/v1/pods", query)
+            items = [i for i in data.get("items") or [] if isinstance(i, Mapping)]
+            found = sum_node_requests(items, exclude_labels=exclude_labels)
+            next_token = (data.get("metadata") or {}).get("continue") or None
+            return found, str(next_token) if next_token else None
+
+        while True:
+            query = (("limit", PAGE_SIZE), ("continue", token), ("fieldSelector", selector))
+            found, token = await self._call(
+                "listing pods to sum their requests", functools.partial(page, query=query)
+            )
+            for node, amount in found.items():
+                totals[node] = totals.get(node, NodeRequests()) + amount
+            if token is None:
+                return totals
+            if token in seen:
+                raise PermanentServiceError(
+                    SERVICE, f"{_cap(self.who)} handed out the same continue token twice while listing pods."
+                )
+            seen.add(token)
 
     async def list_events(
         self, namespace: str | None = None, *, limit: int = 200, max_scan: int = 5000

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Computed, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from podwarden.engine.models.base import Base, IdMixin, TimestampMixin, VersionedMixin
@@ -31,8 +31,27 @@ class HostSource(enum.StrEnum):
     MANUAL = "manual"
 
 
+#: ``hosts.search_text``: what the hosts list's text filter searches, lower-cased, the
+#: fields joined by U+001F (a character no name or address holds), the addresses as
+#: their JSON text. A trigram GIN index on it (pg_trgm) serves ``LIKE '%…%'``; migration
+#: 0002 writes the same expression (keep the two equal).
+HOST_SEARCH_TEXT = (
+    "lower(((((((hostname)::text || chr(31)) || COALESCE(tailscale_name, ''::character varying)::text) "
+    "|| chr(31)) || COALESCE(ssh_address, ''::character varying)::text) || chr(31)) || (addresses)::text)"
+)
+
+
 class Host(IdMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "hosts"
+    __table_args__ = (
+        Index(
+            "ix_hosts_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
+        ),
+    )
 
     hostname: Mapped[str] = mapped_column(String(253), index=True)
     source: Mapped[HostSource] = mapped_column(pg_enum(HostSource, "host_source"))
@@ -71,6 +90,7 @@ class Host(IdMixin, TimestampMixin, VersionedMixin, Base):
     )
     cluster_role: Mapped[str | None] = mapped_column(String(16))  # server | agent
     notes: Mapped[str] = mapped_column(Text, default="")
+    search_text: Mapped[str | None] = mapped_column(Text, Computed(HOST_SEARCH_TEXT, persisted=True))
 
 
 class Cluster(IdMixin, TimestampMixin, VersionedMixin, Base):

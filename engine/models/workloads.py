@@ -49,6 +49,8 @@ class Deployment(IdMixin, TimestampMixin, VersionedMixin, Base):
     secret_env_secret: Mapped[str | None] = mapped_column(String(128))  # secret holding generated/secret env
     config_values: Mapped[dict[str, Any]] = mapped_column(default=dict)  # slot name -> file content
     placement: Mapped[dict[str, Any]] = mapped_column(default=dict)  # node_selector | pinned host
+    # Extra Service names (compose aliases) pointing at the workload; until 0002 kept in placement.
+    service_aliases: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(32), default="draft", index=True)
     status_message: Mapped[str] = mapped_column(Text, default="")
     current_revision: Mapped[int | None]

@@ -13,7 +13,10 @@ Codes:
 ``storage.unreachable``
     a storage connection's network types do not intersect the cluster's.
 ``capacity.cpu`` / ``capacity.memory`` / ``capacity.gpu`` / ``capacity.vram``
-    one pod requests more than the largest free allocatable of any eligible node.
+    one pod requests more than the largest free allocatable of any eligible node
+    (free = allocatable − the requests of the non-terminated pods scheduled on it,
+    which the Kubernetes adapter's ``node_requests`` sums; the message names the
+    node with the most free and the shortage).
 ``capacity.total``
     the replicas together request more than all eligible nodes have free.
 ``placement.no_node``
@@ -91,13 +94,21 @@ class NodeCapacity(_Model):
         blocking = any(taint.endswith((":NoSchedule", ":NoExecute")) for taint in self.taints)
         return self.ready and self.schedulable and not blocking
 
+    def allocatable(self, resource: Literal["cpu", "memory", "gpu"]) -> Decimal:
+        """What the node offers to pods (cores, bytes, devices)."""
+        if resource == "gpu":
+            return Decimal(self.gpu_allocatable)
+        return parse_quantity(self.cpu_allocatable if resource == "cpu" else self.memory_allocatable)
+
+    def requested(self, resource: Literal["cpu", "memory", "gpu"]) -> Decimal:
+        """What the non-terminated pods scheduled on the node already request."""
+        if resource == "gpu":
+            return Decimal(self.gpu_requested)
+        return parse_quantity(self.cpu_requested if resource == "cpu" else self.memory_requested)
+
     def free(self, resource: Literal["cpu", "memory", "gpu"]) -> Decimal:
         """Allocatable minus what pods already request (may be negative when overcommitted)."""
-        if resource == "gpu":
-            return Decimal(self.gpu_allocatable - self.gpu_requested)
-        if resource == "cpu":
-            return parse_quantity(self.cpu_allocatable) - parse_quantity(self.cpu_requested)
-        return parse_quantity(self.memory_allocatable) - parse_quantity(self.memory_requested)
+        return self.allocatable(resource) - self.requested(resource)
 
 
 class ClusterFacts(_Model):
@@ -166,13 +177,17 @@ def _capacity(spec: DeploymentSpec, facts: ClusterFacts) -> list[PreflightWarnin
     fields: dict[Resource, str] = {"cpu": "cpu_request", "memory": "memory_request", "gpu": "gpu_count"}
     requests = _requests(spec)
     for resource, amount in requests.items():
-        largest = max(node.free(resource) for node in nodes)
+        best = max(nodes, key=lambda node: node.free(resource))
+        largest = best.free(resource)
         if amount > largest:
             warnings.append(
                 PreflightWarning(
                     f"capacity.{resource}",
                     f"one pod requests {_format(resource, amount)} but the most any eligible node has "
-                    f"free is {_format(resource, max(largest, Decimal(0)))}",
+                    f"free is {_format(resource, max(largest, Decimal(0)))} (node {best.name}: "
+                    f"{_format(resource, best.allocatable(resource))} allocatable, "
+                    f"{_format(resource, best.requested(resource))} requested by its pods; "
+                    f"{_format(resource, amount - max(largest, Decimal(0)))} short)",
                     f"stack.resources.{fields[resource]}",
                 )
             )

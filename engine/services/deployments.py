@@ -6,9 +6,10 @@ Design decisions:
   ``generate: true`` entries on the first deploy) live in one encrypted secret,
   ``deployment/<id>/env`` (a JSON object), named in ``Deployment.secret_env_secret``.
   Revisions store their names only, never the values.
-* **Compose aliases** have no column of their own: they are kept in the
-  ``placement`` JSON under ``service_aliases`` (the rest of it is a
-  :class:`~podwarden.engine.schemas.deployments.Placement`).
+* **Compose aliases** (extra Service names) live in ``deployments.service_aliases``
+  (a JSON list, since migration 0002; before it they sat in ``placement`` under
+  ``service_aliases``, and 0002 moved them). ``placement`` is a
+  :class:`~podwarden.engine.schemas.deployments.Placement`.
 * **Deploy** runs as a job: render, server-side apply (field manager ``podwarden``)
   object by object in render order, prune what is labelled for the deployment and
   no longer rendered (retained PVCs are kept), then wait for the rollout. A changed
@@ -34,12 +35,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import pydantic
 from sqlalchemy import func, select
 
-from podwarden.engine.adapters.kube import KubeClient
+from podwarden.engine.adapters.kube import KubeClient, NodeRequests
 from podwarden.engine.errors import (
     ConflictError,
     NotFoundError,
@@ -82,7 +84,6 @@ __all__ = [
 ]
 
 FIELD_MANAGER = "podwarden"
-ALIASES_KEY = "service_aliases"
 #: Kinds a deployment may own, in delete order (workload first, claims last).
 OWNED_KINDS: tuple[tuple[str, str], ...] = (
     ("apps/v1", "Deployment"),
@@ -176,14 +177,8 @@ class _RolloutFailed(PodWardenError):
     pass
 
 
-def _split_placement(stored: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    placement = {k: v for k, v in stored.items() if k != ALIASES_KEY}
-    aliases = stored.get(ALIASES_KEY) or []
-    return placement, [str(a) for a in aliases]
-
-
 def _info(row: Deployment, secret_names: list[str] | None = None) -> DeploymentInfo:
-    placement, aliases = _split_placement(dict(row.placement))
+    placement, aliases = dict(row.placement), [str(a) for a in row.service_aliases or []]
     return DeploymentInfo(
         row.id, row.name, row.stack_id, row.cluster_id, row.namespace, row.replicas,
         dict(row.env_values), sorted(secret_names or []), dict(row.config_values), placement, aliases,
@@ -294,7 +289,7 @@ class DeploymentsService(Service):
                 id=deployment_id, name=name, stack_id=stack_id, cluster_id=cluster_id,
                 namespace=namespace, replicas=replicas, env_values=dict(env_values or {}),
                 config_values=dict(config_values or {}),
-                placement={**(placement or {}), ALIASES_KEY: list(service_aliases or [])},
+                placement=dict(placement or {}), service_aliases=list(service_aliases or []),
                 status="draft", status_message="",
             )  # fmt: skip
             self._spec(row, validate_stack(stack_row.spec), secrets_given)
@@ -339,11 +334,10 @@ class DeploymentsService(Service):
                 row.env_values = dict(env_values)
             if config_values is not None:
                 row.config_values = dict(config_values)
-            old_placement, old_aliases = _split_placement(dict(row.placement))
-            row.placement = {
-                **(placement if placement is not None else old_placement),
-                ALIASES_KEY: list(service_aliases if service_aliases is not None else old_aliases),
-            }
+            if placement is not None:
+                row.placement = dict(placement)
+            if service_aliases is not None:
+                row.service_aliases = list(service_aliases)
             merged = {**stored, **{k: _plain_secret(v) for k, v in (secret_values or {}).items()}}
             if row.stack_id is None:
                 raise ValidationError("This deployment has no stack any more.", {"stack_id": "missing"})
@@ -381,8 +375,11 @@ class DeploymentsService(Service):
         spec = await self._full_spec(loaded.row, loaded.stack, values)
         client = await self._client(loaded.cluster_id)
         nodes = await client.list_nodes()
+        # Free = allocatable − requests of the pods already there; this deployment's own
+        # pods are left out (a re-deploy replaces them).
+        requested = await client.node_requests(exclude_labels={DEPLOYMENT_ID_LABEL: str(loaded.row.id)})
         networks = await self.clusters.network_capability(actor, loaded.cluster_id)
-        facts = _facts(sorted(networks), nodes)
+        facts = _facts(sorted(networks), nodes, requested)
         return preflight(spec, facts)
 
     @operation(Permissions.READ, Access.READ)
@@ -417,10 +414,8 @@ class DeploymentsService(Service):
             row.replicas = int(inputs.get("replicas", row.replicas))
             row.env_values = dict(inputs.get("env_values") or {})
             row.config_values = dict(inputs.get("config_values") or {})
-            row.placement = {
-                **dict(inputs.get("placement") or {}),
-                ALIASES_KEY: list(inputs.get("service_aliases") or []),
-            }
+            row.placement = dict(inputs.get("placement") or {})
+            row.service_aliases = [str(a) for a in inputs.get("service_aliases") or []]
             stack = validate_stack(inputs.get("stack"))
         return await self._deploy(actor, deployment_id, rollback_of=revision, stack_override=stack)
 
@@ -615,7 +610,7 @@ class DeploymentsService(Service):
     def _spec(
         self, row: Deployment, stack: Stack, secret_values: dict[str, str], **extra: Any
     ) -> DeploymentSpec:
-        placement, aliases = _split_placement(dict(row.placement))
+        placement, aliases = dict(row.placement), [str(a) for a in row.service_aliases or []]
         try:
             placement_model = Placement.model_validate(placement)
         except pydantic.ValidationError as exc:
@@ -714,20 +709,29 @@ def _inputs(spec: DeploymentSpec) -> dict[str, Any]:
     }
 
 
-def _facts(networks: list[str], nodes: list[Any]) -> ClusterFacts:
-    capacities = [
-        NodeCapacity(
-            name=node.name,
-            labels=dict(node.labels),
-            ready=bool(node.ready),
-            schedulable=not node.unschedulable,
-            cpu_allocatable=node.allocatable.get("cpu", "0"),
-            memory_allocatable=node.allocatable.get("memory", "0"),
-            gpu_allocatable=node.gpu_allocatable,
-            taints=list(node.taints),
+def _quantity(amount: Decimal) -> str:
+    return format(amount.normalize(), "f") if amount > 0 else "0"
+
+
+def _facts(networks: list[str], nodes: list[Any], requested: dict[str, NodeRequests]) -> ClusterFacts:
+    capacities = []
+    for node in nodes:
+        used = requested.get(node.name, NodeRequests())
+        capacities.append(
+            NodeCapacity(
+                name=node.name,
+                labels=dict(node.labels),
+                ready=bool(node.ready),
+                schedulable=not node.unschedulable,
+                cpu_allocatable=node.allocatable.get("cpu", "0"),
+                memory_allocatable=node.allocatable.get("memory", "0"),
+                gpu_allocatable=node.gpu_allocatable,
+                cpu_requested=_quantity(used.cpu),
+                memory_requested=_quantity(used.memory),
+                gpu_requested=int(used.gpu.to_integral_value(rounding=ROUND_CEILING)),
+                taints=list(node.taints),
+            )
         )
-        for node in nodes
-    ]
     try:
         return ClusterFacts(network_types=networks, nodes=capacities)  # type: ignore[arg-type]
     except pydantic.ValidationError:  # a network type preflight does not know: leave them out

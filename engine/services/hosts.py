@@ -15,13 +15,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, false, func, literal, or_, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from podwarden.engine.db.database import UnitOfWork
@@ -177,44 +176,24 @@ SORT_COLUMNS: Final[Mapping[str, InstrumentedAttribute[Any]]] = {
 }
 
 
-def _info_from_row(row: RowMapping) -> HostInfo:
-    return HostInfo(
-        id=row["id"],
-        hostname=row["hostname"],
-        source=HostSource(row["source"]),
-        state=HostState(row["state"]),
-        addresses=tuple(row["addresses"] or ()),
-        os=row["os"],
-        tailscale_id=row["tailscale_id"],
-        tailscale_name=row["tailscale_name"],
-        tailscale_tags=tuple(row["tailscale_tags"] or ()),
-        tailscale_last_seen=row["tailscale_last_seen"],
-        ssh_address=row["ssh_address"],
-        ssh_port=row["ssh_port"],
-        ssh_user=row["ssh_user"],
-        ssh_key_secret=row["ssh_key_secret"],
-        host_key_pinned=bool(row["host_key_pinned"]),
-        host_key_pending=bool(row["host_key_pending"]),
-        cpu_model=row["cpu_model"],
-        cpu_cores=row["cpu_cores"],
-        memory_bytes=row["memory_bytes"],
-        disk_bytes=row["disk_bytes"],
-        gpu_model=row["gpu_model"],
-        gpu_count=row["gpu_count"],
-        gpu_vram_mb=row["gpu_vram_mb"],
-        network_types=tuple(row["network_types"] or ()),
-        last_probe_at=row["last_probe_at"],
-        kubernetes_detected=row["kubernetes_detected"],
-        protected=row["protected"],
-        is_gateway=row["is_gateway"],
-        public_ip=row["public_ip"],
-        cluster_id=row["cluster_id"],
-        cluster_role=row["cluster_role"],
-        notes=row["notes"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+_FIELDS: Final = tuple(field.name for field in fields(HostInfo))
+assert len(_FIELDS) == len(_COLUMNS), "_COLUMNS lists HostInfo's fields in order"
+_AS_TUPLE: Final = tuple(_FIELDS.index(name) for name in ("addresses", "tailscale_tags", "network_types"))
+_AS_BOOL: Final = tuple(_FIELDS.index(name) for name in ("host_key_pinned", "host_key_pending"))
+
+
+def _info_from_row(row: Sequence[Any]) -> HostInfo:
+    """A HostInfo from a row of :data:`_COLUMNS` (extra trailing columns are ignored).
+
+    The one mapping of rows to HostInfo (get_host and list_hosts); positional,
+    because a listing maps a page of rows per keystroke. The enum columns arrive
+    as HostSource/HostState already (SQLAlchemy's Enum type)."""
+    values = list(row[: len(_FIELDS)])
+    for index in _AS_TUPLE:
+        values[index] = tuple(values[index] or ())
+    for index in _AS_BOOL:
+        values[index] = bool(values[index])
+    return HostInfo(*values)
 
 
 def ssh_key_secret_name(host_id: uuid.UUID) -> str:
@@ -334,6 +313,34 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+#: Characters of ``hosts.search_text`` that are not part of any searched value: the
+#: field separator (U+001F) and the JSON text around the addresses. A filter without
+#: them cannot match across two values, so ``search_text LIKE`` alone is exact.
+_SEARCH_DECORATION: Final = frozenset('\x1f[]", \\')
+
+
+def _text_filter(text: str) -> ColumnElement[bool]:
+    """``text`` anywhere (case-insensitive) in the host name, the Tailscale name, the SSH
+    address or one of the addresses.
+
+    One ``LIKE`` on the generated ``hosts.search_text`` (lower-cased, trigram-indexed
+    when pg_trgm is there). When the text holds a separator or JSON character, the
+    per-field test decides for the rows that pass it (no match across two values).
+    """
+    pattern = _like_pattern(text)
+    cheap = Host.search_text.like(func.lower(pattern))
+    if not _SEARCH_DECORATION.intersection(text) and not any(ord(c) < 0x20 for c in text):
+        return cheap
+    element = func.jsonb_array_elements_text(Host.addresses).table_valued("value").alias("a")
+    exact = or_(
+        Host.hostname.ilike(pattern),
+        Host.tailscale_name.ilike(pattern),
+        Host.ssh_address.ilike(pattern),
+        exists(select(literal(1)).select_from(element).where(element.c.value.ilike(pattern))),
+    )
+    return and_(cheap, exact)
+
+
 # --- the service ---------------------------------------------------------------------
 
 
@@ -343,7 +350,7 @@ class HostsService(Service):
     async def get_host(self, actor: Actor, host_id: uuid.UUID) -> HostInfo:
         """One host."""
         async with self.db.session() as session:
-            row = (await session.execute(select(*_COLUMNS).where(Host.id == host_id))).mappings().first()
+            row = (await session.execute(select(*_COLUMNS).where(Host.id == host_id))).first()
         if row is None:
             raise NotFoundError("Host", host_id)
         return _info_from_row(row)
@@ -382,11 +389,19 @@ class HostsService(Service):
         column = SORT_COLUMNS[sort]
         order = (column.desc() if descending else column.asc()).nulls_last()
         tie = Host.id.desc() if descending else Host.id.asc()
-        page = select(*_COLUMNS).where(*where).order_by(order, tie).limit(limit).offset(offset)
         count = select(func.count()).select_from(Host).where(*where)
+        # One round trip: the count rides along as an uncorrelated scalar subquery
+        # (computed once); only a page past the end needs a second query for it.
+        page = (
+            select(*_COLUMNS, count.scalar_subquery().label("_total"))
+            .where(*where)
+            .order_by(order, tie)
+            .limit(limit)
+            .offset(offset)
+        )
         async with self.db.session() as session:
-            rows = (await session.execute(page)).mappings().all()
-            total = int((await session.execute(count)).scalar_one())
+            rows = (await session.execute(page)).all()
+            total = int(rows[0][-1]) if rows else int((await session.execute(count)).scalar_one())
         return HostPage(tuple(_info_from_row(r) for r in rows), total, offset, limit)
 
     @operation(Permissions.READ, Access.READ)
@@ -555,22 +570,7 @@ class HostsService(Service):
         if has_gpu is not None:
             where.append(Host.gpu_count > 0 if has_gpu else Host.gpu_count == 0)
         if text is not None and text.strip():
-            pattern = _like_pattern(text.strip())
-            element = func.jsonb_array_elements_text(Host.addresses).table_valued("value").alias("a")
-            # The cheap test on the array's text narrows the rows; the exact per-element test
-            # then decides (addresses hold no quotes or backslashes, so nothing is lost).
-            in_addresses = and_(
-                cast(Host.addresses, Text).ilike(pattern),
-                exists(select(literal(1)).select_from(element).where(element.c.value.ilike(pattern))),
-            )
-            where.append(
-                or_(
-                    Host.hostname.ilike(pattern),
-                    Host.tailscale_name.ilike(pattern),
-                    Host.ssh_address.ilike(pattern),
-                    in_addresses,
-                )
-            )
+            where.append(_text_filter(text.strip()))
         return where
 
     async def _refuse_duplicate(

@@ -34,7 +34,7 @@ from podwarden.engine.services.jobs import JobsService
 from podwarden.engine.services.secrets import SecretsService
 from podwarden.engine.services.stacks import StacksService
 from tests.fakes import kube as fake_module
-from tests.fakes.kube import KubeAPI, make_node
+from tests.fakes.kube import KubeAPI, make_node, make_pod
 
 kube_api = fake_module.kube_api  # fixture
 
@@ -285,6 +285,40 @@ async def test_preflight_warns_about_a_gpu_on_a_gpu_less_cluster(world: World, o
     )
 
 
+def _busy_pod(name: str, node: str, cpu: str, memory: str, *, phase: str = "Running",
+              labels: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    pod = make_pod("other", name, node=node, phase=phase, **(labels or {"app": name}))
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": cpu, "memory": memory}}
+    return pod
+
+
+async def test_preflight_counts_what_pods_already_request_on_a_full_node(
+    world: World, operator: Actor
+) -> None:
+    # n1 has 4 CPU / 8Gi allocatable; running pods there already request 3500m / 6Gi.
+    world.api.add("pods", _busy_pod("db-0", "n1", "3", "4Gi"))
+    world.api.add("pods", _busy_pod("cache-0", "n1", "500m", "2Gi", phase="Pending"))
+    world.api.add("pods", _busy_pod("done-0", "n1", "4", "8Gi", phase="Succeeded"))  # holds nothing
+    dep = await make(world, operator, web(resources={"cpu_request": "1", "memory_request": "1Gi"}))
+    warnings = await world.deployments.preflight(operator, dep.id)
+    cpu = next(w for w in warnings if w.code == "capacity.cpu")
+    assert "free is 0.5 CPU" in cpu.message
+    assert "node n1: 4 CPU allocatable, 3.5 CPU requested by its pods; 0.5 CPU short" in cpu.message
+    assert not any(w.code == "capacity.memory" for w in warnings), warnings  # 1Gi of 2Gi free fits
+
+
+async def test_preflight_leaves_the_deployments_own_pods_out(world: World, operator: Actor) -> None:
+    dep = await make(world, operator, web(resources={"cpu_request": "3"}))
+    own = {DEPLOYMENT_ID_LABEL: str(dep.id), "app": "web"}
+    world.api.add("pods", _busy_pod("web-1", "n1", "3", "1Gi", labels=own))  # replaced by a re-deploy
+    assert not any(
+        w.code.startswith("capacity.") for w in await world.deployments.preflight(operator, dep.id)
+    )
+    world.api.add("pods", _busy_pod("other-1", "n1", "2", "1Gi"))
+    warnings = await world.deployments.preflight(operator, dep.id)
+    assert "1 CPU short" in next(w for w in warnings if w.code == "capacity.cpu").message
+
+
 async def test_update_config_file_reapplies_its_configmap_and_restarts(
     world: World, controller: None, operator: Actor
 ) -> None:
@@ -353,6 +387,27 @@ async def test_compose_aliases_feed_the_deployment(world: World, controller: Non
     services = await world.kube.list_by_label("v1", "Service", f"{DEPLOYMENT_ID_LABEL}={dep.id}", NS)
     names = {s["metadata"]["name"] for s in services}
     assert set(aliases) <= names and len(names) == len(set(aliases) | {stack.name})
+
+
+async def test_aliases_live_in_their_own_column(world: World, operator: Actor) -> None:
+    from sqlalchemy import select
+
+    from podwarden.engine.models.workloads import Deployment
+
+    async def stored() -> tuple[dict[str, Any], list[str]]:
+        async with world.engine.db.session() as session:
+            row = (await session.execute(select(Deployment).where(Deployment.id == dep.id))).scalar_one()
+            return dict(row.placement), list(row.service_aliases)
+
+    dep = await make(world, operator, service_aliases=["db", "postgres"])
+    assert (dep.placement, dep.service_aliases) == ({}, ["db", "postgres"])
+    assert await stored() == ({}, ["db", "postgres"])
+    dep = await world.deployments.update_deployment(operator, dep.id, placement={"hostname": "n1"})
+    assert await stored() == ({"hostname": "n1"}, ["db", "postgres"])  # placement alone changed
+    dep = await world.deployments.update_deployment(operator, dep.id, service_aliases=["cache"])
+    assert await stored() == ({"hostname": "n1"}, ["cache"])
+    plan = await world.deployments.plan(operator, dep.id)
+    assert "Service shop/cache" in plan.actions()
 
 
 async def test_a_job_stack_waits_for_completion(world: World, operator: Actor) -> None:

@@ -432,6 +432,33 @@ async def test_filters(engine: Engine, hosts: HostsService, viewer: Actor) -> No
     assert await ids(text="   ") == expect(lambda r: True)
 
 
+async def test_text_filter_matches_one_value_at_a_time(
+    engine: Engine, hosts: HostsService, viewer: Actor
+) -> None:
+    """The filter is one LIKE on the generated ``search_text``; texts holding its
+    separator or JSON characters must still never match across two values."""
+    rows = await fleet(engine, 40)
+    async with engine.db.unit_of_work() as uow:
+        odd: dict[str, Any] = {
+            "id": uuid.uuid4(), "hostname": "Odd-Host", "source": HostSource.TAILSCALE,
+            "state": HostState.DISCOVERED, "tailscale_id": "odd", "tailscale_name": 'Odd "Quoted", [x]',
+            "addresses": ["10.9.8.7", "10.9.8.8"], "ssh_address": "10.9.8.7",
+        }  # fmt: skip
+        uow.session.add(Host(**odd))
+    rows.append(odd)
+
+    def expected(text: str) -> set[uuid.UUID]:
+        needle = text.strip().lower()
+        values = lambda r: [r["hostname"], r.get("tailscale_name"), r["ssh_address"], *r["addresses"]]  # noqa: E731
+        return {r["id"] for r in rows if any(v and needle in v.lower() for v in values(r))}
+
+    for typed in ["ODD-h", "odd-host\x1f", '"quoted", [x', "quoted\"", ", [", "7, 10", '7", "10',
+                 "8.7", "8.8", "::1a", "0.1\x1f100", "[", "]", ",", "\\", "\x1f", "cpu-0", "CPU-00"]:  # fmt: skip
+        page = await hosts.list_hosts(viewer, text=typed, limit=1000)
+        assert {h.id for h in page.rows} == expected(typed), typed
+        assert page.total == len(page.rows), typed
+
+
 async def test_paging_is_bounded_and_sort_columns_are_allow_listed(
     engine: Engine, hosts: HostsService, viewer: Actor
 ) -> None:

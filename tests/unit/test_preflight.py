@@ -128,8 +128,27 @@ def test_requests_larger_than_the_largest_free_node(resources: dict[str, Any], c
 
 def test_capacity_messages_name_the_amounts() -> None:
     warnings = preflight(spec({"resources": {"cpu_request": "3", "memory_request": "7Gi"}}), facts(node()))
-    assert only(warnings, "capacity.cpu").message.endswith("the most any eligible node has free is 2.5 CPU")
+    cpu = only(warnings, "capacity.cpu").message
+    assert "the most any eligible node has free is 2.5 CPU" in cpu
+    assert "(node n1: 4 CPU allocatable, 1.5 CPU requested by its pods; 0.5 CPU short)" in cpu
     assert "7168 MiB of memory" in only(warnings, "capacity.memory").message
+
+
+def test_capacity_message_names_the_node_with_the_most_free() -> None:
+    busy = node("busy", cpu_allocatable="8", cpu_requested="7500m")  # 0.5 free of the largest node
+    idle = node("idle", cpu_allocatable="2", cpu_requested="0")  # 2 free
+    warning = only(preflight(spec({"resources": {"cpu_request": "3"}}), facts(busy, idle)), "capacity.cpu")
+    assert "free is 2 CPU (node idle: 2 CPU allocatable, 0 CPU requested by its pods; 1 CPU short)" in (
+        warning.message
+    )
+
+
+def test_free_is_allocatable_minus_requested_quantities() -> None:
+    assert node(cpu_allocatable="4", cpu_requested="500m").free("cpu") == 3.5
+    free = node(memory_allocatable="8Gi", memory_requested="1536Mi").free("memory")
+    assert free == 8 * GIB - 1536 * 1024**2
+    assert node(gpu_allocatable=2, gpu_requested=2).free("gpu") == 0
+    assert node(cpu_allocatable="1", cpu_requested="1500m").free("cpu") == -0.5  # overcommitted
 
 
 def test_a_request_that_fits_one_node_but_not_the_other_is_fine() -> None:
