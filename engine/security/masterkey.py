@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import keyring
-import keyring.errors
-
 from podwarden.engine.errors import ConfigurationError
 from podwarden.engine.security.crypto import decode_key, generate_key
 from podwarden.engine.settings import Settings
@@ -39,6 +36,9 @@ def load_master_key(settings: Settings, *, create: bool) -> bytes:
         return decode_key(settings.secret_key.get_secret_value(), source="PODWARDEN_SECRET_KEY")
     if settings.secret_key_file is not None:
         return decode_key(_read_key_file(settings.secret_key_file), source=str(settings.secret_key_file))
+    import keyring  # only here: ~0.15 s to import, and servers configure the key instead
+    import keyring.errors
+
     entry = keyring_entry(settings)
     try:
         stored = keyring.get_password(settings.keyring_service, entry)
