@@ -245,6 +245,10 @@ async def seed(engine: Any) -> Sample:
 
     await seed_stacks(engine, admin)
     await seed_deployments(engine, admin)
+    from podwarden.app.sample_hosts import seed_hosts
+
+    edge = next(c for c in await engine.clusters.list_clusters(admin) if c.name == "edge")
+    await seed_hosts(engine, edge.id)
 
     cancelled = await jobs.create(admin, "stack.deploy", "Deploy stack grafana to edge")
     await jobs.cancel(admin, cancelled)

@@ -26,7 +26,7 @@ _ROOT = QModelIndex()
 CLUSTER_COLUMNS: list[Column[ClusterInfo]] = [
     Column(
         "Cluster",
-        lambda c: c.name + (" 🔒" if c.protected else ""),
+        lambda c: c.name + (" · protected" if c.protected else ""),
         tooltip=lambda c: c.description,
         width=20,
     ),

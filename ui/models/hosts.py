@@ -50,7 +50,7 @@ def _name_tooltip(host: HostInfo) -> str:
 
 
 def _name(host: HostInfo) -> str:
-    badge = " 🔒" if host.protected or host.kubernetes_detected else ""
+    badge = " · protected" if host.protected or host.kubernetes_detected else ""
     warn = " ⚠" if host.host_key_pending else ""
     return f"{host.hostname}{badge}{warn}"
 

@@ -172,7 +172,7 @@ class ClustersView(View):
             self.title.setText("No cluster selected")
             self.facts.clear()
         else:
-            self.title.setText(cluster.name + ("  🔒 protected" if cluster.protected else ""))
+            self.title.setText(cluster.name + ("  · protected" if cluster.protected else ""))
             parts = [
                 f"API server {cluster.api_server or '?'}",
                 f"context {cluster.context or '?'}",
