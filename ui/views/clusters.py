@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt
+from PySide6.QtCore import QItemSelection, QModelIndex
 from PySide6.QtWidgets import (
     QCheckBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -33,6 +30,7 @@ from podwarden.ui.models.clusters import ClustersModel, EventsModel, NamespacesM
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
+from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.pod_logs import PodLogViewer, PodSource
 from podwarden.ui.widgets.table import table_view
 
@@ -94,26 +92,8 @@ class ClustersView(View):
         self.tabs.addTab(self.pod_logs, "Pods")
         self.tabs.addTab(self.events_table, "Events")
 
-        bar = QHBoxLayout()
-        bar.addWidget(self.add_button)
-        bar.addStretch(1)
-        bar.addWidget(self.refresh_button)
-        bar.addWidget(self.protected)
-        bar.addWidget(self.delete_button)
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.title)
-        detail_layout.addWidget(self.facts)
-        detail_layout.addWidget(self.tabs, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(splitter, 1)
+        bar = toolbar([self.add_button], [self.refresh_button, self.protected, self.delete_button])
+        master_detail(self, [bar], self.table, [self.title, self.facts, self.tabs], stretch=(1, 3))
         self.model.dataChanged.connect(self._rows_changed)
         self.model.modelReset.connect(self._restore_selection)
         self.model.modelAboutToBeReset.connect(self._remember_selection)

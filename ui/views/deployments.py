@@ -11,14 +11,11 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
-    QSplitter,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -44,6 +41,7 @@ from podwarden.ui.views.deployments_parts.detail import facts, inputs_text
 from podwarden.ui.views.deployments_parts.history import HistoryPanel
 from podwarden.ui.views.deployments_parts.loading import load_rows
 from podwarden.ui.widgets.job_output import JobOutputPanel
+from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.pod_logs import PodLogViewer, PodSource
 from podwarden.ui.widgets.table import table_view
 
@@ -102,26 +100,17 @@ class DeploymentsView(View):
         self.tabs.addTab(self.pods, "Pods && logs")
         self.tabs.currentChanged.connect(self._tab_changed)
 
-        bar = QHBoxLayout()
-        for widget in (self.new_button, self.edit_button):
-            bar.addWidget(widget)
-        bar.addStretch(1)
-        for widget in (self.refresh_button, self.plan_button, self.deploy_button, self.undeploy_button,
-                       self.delete_button):  # fmt: skip
-            bar.addWidget(widget)
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.title)
-        detail_layout.addWidget(self.facts)
-        detail_layout.addWidget(self.tabs, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(1, 2)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(splitter, 1)
+        bar = toolbar(
+            [self.new_button, self.edit_button],
+            [
+                self.refresh_button,
+                self.plan_button,
+                self.deploy_button,
+                self.undeploy_button,
+                self.delete_button,
+            ],
+        )
+        master_detail(self, [bar], self.table, [self.title, self.facts, self.tabs], stretch=(1, 2))
         self.model.modelAboutToBeReset.connect(self._remember_selection)
         self.model.modelReset.connect(self._restore_selection)
         self.model.dataChanged.connect(self._rows_changed)

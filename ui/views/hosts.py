@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -39,6 +37,7 @@ from podwarden.ui.models.hosts import STATE_COLORS, HostsModel, gib, gpu_text
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import allowed, guard
 from podwarden.ui.views.base import View
+from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.table import table_view
 
 #: How long the text filter waits after a keystroke before it asks the database.
@@ -177,25 +176,11 @@ class HostsView(View):
         actions.addStretch(1)
         for button in (self.provision_button, self.register_button, self.wipe_button, self.delete_button):
             actions.addWidget(button)
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        title_row = QHBoxLayout()
-        title_row.addWidget(self.title)
-        title_row.addWidget(self.badge)
-        title_row.addStretch(1)
-        detail_layout.addLayout(title_row)
-        detail_layout.addWidget(self.detail, 1)
-        detail_layout.addWidget(self.notice)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.addLayout(filters)
-        layout.addLayout(actions)
-        layout.addWidget(splitter, 1)
+        title_row = toolbar([self.title, self.badge])
+        master_detail(
+            self, [filters, actions], self.table, [title_row, self.detail, self.notice],
+            stretch=(3, 1), expand=1,
+        )  # fmt: skip
 
         self.model.modelAboutToBeReset.connect(self._remember_selection)
         self.model.modelReset.connect(self._restore_selection)

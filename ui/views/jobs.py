@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QItemSelection, QModelIndex, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -24,6 +21,7 @@ from podwarden.ui.models.jobs import STATE_COLORS, JobsModel
 from podwarden.ui.ops import run_op
 from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
+from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.output_pane import OutputPane
 from podwarden.ui.widgets.table import table_view
 
@@ -71,27 +69,9 @@ class JobsView(View):
         self.error.setWordWrap(True)
         self.output = OutputPane()
 
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Show"))
-        bar.addWidget(self.state_filter)
-        bar.addStretch(1)
-        bar.addWidget(self.refresh_button)
-        bar.addWidget(self.cancel_button)
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addWidget(self.title)
-        detail_layout.addWidget(self.facts)
-        detail_layout.addWidget(self.error)
-        detail_layout.addWidget(self.output, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(splitter, 1)
+        bar = toolbar([QLabel("Show"), self.state_filter], [self.refresh_button, self.cancel_button])
+        detail = [self.title, self.facts, self.error, self.output]
+        master_detail(self, [bar], self.table, detail, stretch=(2, 3))
 
         self.poll = QTimer(self)
         self.poll.setInterval(POLL_MS)
