@@ -156,6 +156,7 @@ def main() -> None:
         "--script", type=Path, help="probe with this script instead of probe.sh (experiments)"
     )
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
     script = args.script.read_text() if args.script else None
     reason = skip_reason()
     if reason is not None:
@@ -212,7 +213,8 @@ def main() -> None:
         )
     engine_cpu, ansible_cpu = sum(CPU["engine"]), sum(CPU["ansible"])
     print(f"CPU ratio ansible / engine: {ansible_cpu / engine_cpu:.1f}x")
-    print(f"load average now: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    now = os.getloadavg()[0]
+    print(f"load average: {load_at_start:.2f} at start, {now:.2f} now, on {os.cpu_count()} CPUs")
     print(f"goal >= 20x (wall, first contact): {'met' if ansible / first >= 20 else 'NOT met'}")
 
 

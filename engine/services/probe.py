@@ -12,8 +12,11 @@ What a successful probe writes on the host: ``cpu_model``, ``cpu_cores``,
 (VRAM of *one* GPU of the main model; the total is in ``facts``),
 ``network_types``, ``facts`` (the whole :class:`ProbeResult` as JSON),
 ``last_probe_at`` and ``kubernetes_detected``; a host where Kubernetes is found
-becomes ``protected`` (never the other way round). The host's name, addresses,
-OS and state belong to discovery and the hosts service and are not touched.
+becomes ``protected`` (never the other way round), unless that Kubernetes is the
+K3s PodWarden itself installed there (see
+:func:`~podwarden.engine.services.provisioning.k3s_installed_by_podwarden`). The
+host's name, addresses, OS and state belong to discovery and the hosts service and
+are not touched.
 
 Host keys: a host without a pinned key is trusted on first use and its key is
 recorded in ``ssh_known_hosts``. A host presenting another key is refused: only
@@ -58,6 +61,7 @@ from podwarden.engine.security.crypto import SecretValue
 from podwarden.engine.security.rbac import Access, Actor, Permissions, operation
 from podwarden.engine.services.base import Context, Service, get_or_404, now
 from podwarden.engine.services.jobs import JobHandle, JobsService
+from podwarden.engine.services.provisioning import k3s_installed_by_podwarden
 from podwarden.engine.services.secrets import SecretsService
 
 __all__ = [
@@ -369,7 +373,9 @@ class ProbeService(Service):
         if new_key is not None:
             values["ssh_known_hosts"] = case((blank_pin, new_key), else_=Host.ssh_known_hosts)
         if result.kubernetes_detected:
-            values["protected"] = True  # never lifted here: only people unprotect a host
+            # Never lifted here: only people unprotect a host. A K3s PodWarden installed
+            # itself does not protect the host (it may be wiped once it left its cluster).
+            values["protected"] = case((k3s_installed_by_podwarden(Host.id), Host.protected), else_=True)
         stmt = (
             update(Host)
             .where(Host.id == snap.id)

@@ -7,6 +7,15 @@ Each operation is one job (kind ``install-k3s``, ``join-cluster``,
    host key (probe it first), and protected hosts are refused with
    :class:`ProtectedResourceError` (cluster members, hosts where Kubernetes was
    detected, hosts marked protected).
+
+   The one exception is the K3s PodWarden installed itself: when the host's latest
+   successful K3s job is PodWarden's own ``install-k3s`` / ``join-cluster`` (not a
+   later ``wipe``, not a ``register-cluster`` adopting a K3s found there), the
+   Kubernetes a probe finds is PodWarden's, so it neither protects the host (see
+   :func:`k3s_installed_by_podwarden`, used by the probe too) nor blocks its wipe
+   once the host has left its cluster. Provisioning such a host again is still
+   refused: wipe it first. A K3s someone else installed, or one PodWarden adopted,
+   stays protected.
 2. A short SSH pre-flight (:class:`~podwarden.engine.adapters.ssh.SshPool`, with
    sudo for non-root users) turns an unreachable host, a rejected key, a changed
    host key or missing sudo into one clear reason before Ansible starts.
@@ -31,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from podwarden.engine.adapters.ansible import AnsibleRunner, PlaybookResult, PlaybookRun
 from podwarden.engine.adapters.ssh import SshPool, SshTarget
@@ -44,6 +53,7 @@ from podwarden.engine.errors import (
     ValidationError,
 )
 from podwarden.engine.models.fleet import Cluster, Host, HostState
+from podwarden.engine.models.jobs import Job, JobState
 from podwarden.engine.parsers.kubeconfig import rewrite_server
 from podwarden.engine.render.inventory import (
     InventoryHost,
@@ -68,6 +78,7 @@ __all__ = [
     "PlaybookFailedError",
     "ProvisioningService",
     "WipeLeftoversError",
+    "k3s_installed_by_podwarden",
     "parse_leftovers",
     "playbooks_dir",
 ]
@@ -77,6 +88,37 @@ NODE_TOKEN_PATH: Final = "/var/lib/rancher/k3s/server/node-token"  # noqa: S105 
 LEFTOVER_MARKER: Final = "PODWARDEN_LEFTOVERS:"
 _LEFTOVER_LINE = re.compile(re.escape(LEFTOVER_MARKER) + r"\s*([^'\"]*)")
 _MAX_FILE: Final = 1024 * 1024
+
+
+# Job kinds that change who owns the K3s on a host (their subject is the host).
+_INSTALL_KINDS: Final = ("install-k3s", "join-cluster")
+_K3S_HISTORY_KINDS: Final = (*_INSTALL_KINDS, "register-cluster", "wipe")
+
+
+def k3s_installed_by_podwarden(host_id: Any) -> ColumnElement[bool]:
+    """SQL: the K3s on host ``host_id`` (a column or a value) is PodWarden's own.
+
+    True when the host's most recent *successful* job among ``install-k3s``,
+    ``join-cluster``, ``register-cluster`` and ``wipe`` installed K3s. After a
+    successful wipe, or when PodWarden only adopted a running K3s
+    (``register-cluster``), or with no such job at all, it is false: Kubernetes found
+    there is someone else's and protects the host. Failed or cancelled installs do
+    not count (what they left is unknown). The history is the jobs table, so a job
+    removed from it is forgotten, which errs on the protected side.
+    """
+    latest = (
+        select(Job.kind)
+        .where(
+            Job.subject_type == "host",
+            Job.subject_id == host_id,
+            Job.state == JobState.SUCCEEDED,
+            Job.kind.in_(_K3S_HISTORY_KINDS),
+        )
+        .order_by(Job.finished_at.desc().nulls_last(), Job.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return latest.in_(_INSTALL_KINDS)
 
 
 def playbooks_dir() -> Path:
@@ -123,9 +165,10 @@ class _HostSnapshot:
     protected: bool
     kubernetes_detected: bool
     cluster_id: uuid.UUID | None
+    podwarden_k3s: bool = False  # the K3s on it is PodWarden's own (k3s_installed_by_podwarden)
 
 
-def _snapshot(host: Host) -> _HostSnapshot:
+def _snapshot(host: Host, podwarden_k3s: bool = False) -> _HostSnapshot:
     interfaces: dict[str, list[str]] = {}
     for entry in (host.facts or {}).get("interfaces") or []:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):
@@ -137,6 +180,7 @@ def _snapshot(host: Host) -> _HostSnapshot:
         host.id, host.hostname, host.ssh_address or next(iter(host.addresses or ()), None), host.ssh_port,
         host.ssh_user, host.ssh_key_secret, host.ssh_known_hosts, tuple(host.addresses or ()), interfaces,
         host.gpu_count > 0 and nvidia, host.state, host.protected, host.kubernetes_detected, host.cluster_id,
+        podwarden_k3s,
     )  # fmt: skip
 
 
@@ -261,7 +305,7 @@ class ProvisioningService(Service):
         ``discovered`` again. Refused for protected hosts (delete the cluster first);
         leftovers are listed in the job, which then fails. Returns the job."""
         snap = await self._load(host_id)
-        self._check_usable(snap)
+        self._check_usable(snap, wiping=True)
         job_id = await self.jobs.create(
             actor, "wipe", f"Wipe {snap.hostname}", subject_type="host", subject_id=snap.id,
             params={"host_id": str(snap.id)},
@@ -406,10 +450,14 @@ class ProvisioningService(Service):
     # -- reading and checks ----------------------------------------------------------------
     async def _load(self, host_id: uuid.UUID) -> _HostSnapshot:
         async with self.db.session() as session:
-            host = (await session.execute(select(Host).where(Host.id == host_id))).scalar_one_or_none()
-            if host is None:
+            row = (
+                await session.execute(
+                    select(Host, k3s_installed_by_podwarden(Host.id)).where(Host.id == host_id)
+                )
+            ).one_or_none()
+            if row is None:
                 raise NotFoundError("Host", host_id)
-            return _snapshot(host)
+            return _snapshot(row[0], bool(row[1]))
 
     async def _control_plane(self, cluster_id: uuid.UUID) -> _HostSnapshot:
         async with self.db.session() as session:
@@ -440,12 +488,18 @@ class ProvisioningService(Service):
                 {"ssh_known_hosts": "not pinned"},
             )
 
-    def _check_usable(self, snap: _HostSnapshot) -> None:
+    def _check_usable(self, snap: _HostSnapshot, *, wiping: bool = False) -> None:
+        """Refuse cluster members and protected hosts. Kubernetes that PodWarden
+        installed itself does not stop a wipe (it does stop installing again)."""
         if snap.cluster_id is not None or snap.state is HostState.IN_CLUSTER:
             raise ProtectedResourceError(
                 f"{snap.hostname} is a member of a cluster; delete the cluster first."
             )
-        if snap.protected or snap.kubernetes_detected:
+        if snap.protected or (snap.kubernetes_detected and not (wiping and snap.podwarden_k3s)):
+            if snap.podwarden_k3s and not snap.protected:
+                raise ProtectedResourceError(
+                    f"{snap.hostname} still runs the K3s PodWarden installed there; wipe it first."
+                )
             why = "Kubernetes was detected on it" if snap.kubernetes_detected else "it is marked protected"
             raise ProtectedResourceError(
                 f"{snap.hostname} is protected ({why}); delete the cluster first (or register it as one)."
