@@ -49,7 +49,6 @@ class Host(IdMixin, TimestampMixin, VersionedMixin, Base):
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
-            postgresql_with={"fastupdate": "off"},
         ),
     )
 

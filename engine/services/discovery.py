@@ -54,8 +54,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from podwarden.engine.errors import ConfigurationError, NotFoundError
+from podwarden.engine.errors import ConfigurationError, NotFoundError, PodWardenError
 from podwarden.engine.security.rbac import Access, Actor, Permissions, operation
 from podwarden.engine.services.base import Service
 from podwarden.engine.services.config import ConfigService, TailscaleConfig
@@ -69,6 +70,10 @@ __all__ = ["DISCOVERY_LOCK", "DiscoveryResult", "DiscoveryService", "ReconcileCo
 log = logging.getLogger(__name__)
 
 DISCOVERY_LOCK: Final = 0x50570003  # pg_advisory_xact_lock key (see users.py, listen.py)
+#: Rows written at once from which the hosts search index's pending list is flushed.
+FLUSH_INDEX_AFTER: Final = 200
+# to_regclass: NULL without the index, and gin_clean_pending_list(NULL) is NULL (strict).
+_FLUSH_SEARCH_INDEX = "SELECT gin_clean_pending_list(to_regclass('ix_hosts_search_text_trgm'))"
 _MAX_ID: Final = 64  # hosts.tailscale_id
 _MAX_NAME: Final = 253  # hosts.hostname / tailscale_name
 _MAX_OS: Final = 128  # hosts.os
@@ -315,6 +320,8 @@ class DiscoveryService(Service):
             changed.extend(missing)
             if changed:
                 uow.announce("hosts", changed)
+        if len(upserted) >= FLUSH_INDEX_AFTER:
+            await self._flush_search_index()
         return ReconcileCounts(
             devices=count,
             added=added,
@@ -325,6 +332,18 @@ class DiscoveryService(Service):
         )
 
     # -- helpers ------------------------------------------------------------------------
+    async def _flush_search_index(self) -> None:
+        """Move the rows just written out of the trigram index's pending list, so the
+        hosts filter keeps using the index (see migration 0002). Best effort: without
+        the index (no pg_trgm) this does nothing; without the right (not the index
+        owner) autovacuum does it later."""
+        try:
+            async with self.db.session() as session:
+                await session.execute(text(_FLUSH_SEARCH_INDEX))
+                await session.commit()
+        except (PodWardenError, DBAPIError) as exc:  # e.g. not the index's owner
+            log.debug("could not flush the hosts search index: %s", exc)
+
     async def _client(self) -> TailscaleClient:
         from podwarden.engine.adapters.tailscale import TailscaleClient
 

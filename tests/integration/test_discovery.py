@@ -378,3 +378,23 @@ async def test_roles(discovery: DiscoveryService, viewer: Actor, operator: Actor
     assert (await discovery.discover_now(operator)).added == 3
     hosts = HostsService(engine.context)
     assert (await hosts.count_by_state(viewer))[HostState.DISCOVERED] == 3
+
+
+async def test_a_bulk_run_leaves_the_search_index_pending_list_empty(
+    engine: Engine, discovery: DiscoveryService, tailscale_api: FakeTailscaleAPI
+) -> None:
+    """GIN keeps fresh entries in a pending list that makes the planner skip the index;
+    discovery flushes it after a bulk write (see migration 0002)."""
+    from podwarden.engine.services.discovery import FLUSH_INDEX_AFTER
+
+    flush = text("SELECT gin_clean_pending_list(to_regclass('ix_hosts_search_text_trgm'))")
+    tailscale_api.set_devices([make_device(i) for i in range(FLUSH_INDEX_AFTER - 1)])
+    await discovery.run_discovery()  # below the threshold: left to autovacuum
+    async with engine.db.session() as session:
+        assert (await session.execute(flush)).scalar_one() > 0
+        await session.commit()
+    tailscale_api.set_devices([make_device(i) for i in range(FLUSH_INDEX_AFTER - 1, 3 * FLUSH_INDEX_AFTER)])
+    result = await discovery.run_discovery()
+    assert result.added == 2 * FLUSH_INDEX_AFTER + 1
+    async with engine.db.session() as session:
+        assert (await session.execute(flush)).scalar_one() == 0  # nothing left to move
