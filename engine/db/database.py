@@ -133,10 +133,15 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._explicit: dict[str, set[str]] = defaultdict(set)
+        self._whole: set[str] = set()  # tables announced in bulk
 
     def announce(self, table: str, ids: Iterable[object]) -> None:
         """Record changes made with Core statements (bulk upserts) the ORM cannot see."""
-        self._explicit[table].update(str(i) for i in ids)
+        listed = ids if isinstance(ids, list | tuple | set) else list(ids)
+        if len(listed) > BULK_NOTICE_IDS:
+            self._whole.add(table)  # one "reload it all" notice: no need to stringify 10,000 ids
+        elif table not in self._whole:
+            self._explicit[table].update(str(i) for i in listed)
 
     async def flush(self) -> None:
         await self.session.flush()
@@ -148,21 +153,23 @@ class UnitOfWork:
         for table, ids in self._explicit.items():
             changes[table].update(ids)
         self._explicit.clear()
-        payloads = encode_notices(changes)
+        whole, self._whole = self._whole, set()
+        payloads = encode_notices(changes, whole=whole)
         if payloads:  # one round trip for all of them
             await self.session.execute(select(*(func.pg_notify(CHANGES_CHANNEL, p) for p in payloads)))
 
 
-def encode_notices(changes: dict[str, set[str]]) -> list[str]:
+def encode_notices(changes: dict[str, set[str]], *, whole: Iterable[str] = ()) -> list[str]:
     """Split changes into NOTIFY payloads under PostgreSQL's size limit.
 
-    Each payload is ``{"table": name, "ids": [...]}``; a table with no ids or more
-    than :data:`BULK_NOTICE_IDS` is sent as ``{"table": name, "ids": null}``,
-    meaning "reload it all".
+    Each payload is ``{"table": name, "ids": [...]}``; a table in ``whole``, with no
+    ids or with more than :data:`BULK_NOTICE_IDS` is sent as
+    ``{"table": name, "ids": null}``, meaning "reload it all".
     """
     payloads: list[str] = []
-    for table in sorted(changes):
-        ids = sorted(changes[table])
+    bulk = set(whole)
+    for table in sorted(bulk | set(changes)):
+        ids = [] if table in bulk else sorted(changes[table])
         if len(ids) > BULK_NOTICE_IDS:
             ids = []
         chunk: list[str] = []
