@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
         nonlocal exit_code
         window = MainWindow()
         window.show()
+        from podwarden.ui.gc_guard import GcGuard
+
+        gc_guard = GcGuard(window)  # collect garbage on this thread only (see ui/gc_guard.py)
+        gc_guard.start()
         app.processEvents()  # paint now, before the engine loads
         log.debug("window painted")
         closed = asyncio.Event()

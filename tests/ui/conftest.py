@@ -10,7 +10,8 @@ with ``qtbot.wait*`` (a nested Qt loop inside a running task would re-enter asyn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 import qasync
@@ -74,6 +75,17 @@ def _qt_events_through_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     import pytestqt.plugin
 
     monkeypatch.setattr(pytestqt.plugin, "_process_events", _process_events_in_the_loop)
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_main_thread() -> Iterator[None]:
+    """Free each test's garbage (its closed qasync loop and the Qt objects in cycles with
+    it) here, on the main thread. Left to chance, the cyclic GC may run in a worker
+    thread (asyncio.to_thread, the kube adapter) and destroy QObjects with live timers
+    there; Qt then delivers a timer event to a freed object (seen as a segfault in
+    QTimerInfoList::activateTimers a few tests later)."""
+    yield
+    gc.collect()
 
 
 # -- a signed-in window on the test's engine ------------------------------------------------
