@@ -32,7 +32,7 @@ from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
 from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.pod_logs import PodLogViewer, PodSource
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 
 class ClustersView(View):
@@ -110,11 +110,7 @@ class ClustersView(View):
         )
 
     def select_cluster(self, cluster_id: uuid.UUID) -> bool:
-        row = self.model.row_of(cluster_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_key(self.table, self.model, cluster_id)
 
     @property
     def selected_cluster(self) -> ClusterInfo | None:

@@ -43,7 +43,7 @@ from podwarden.ui.views.deployments_parts.loading import load_rows
 from podwarden.ui.widgets.job_output import JobOutputPanel
 from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.pod_logs import PodLogViewer, PodSource
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 INPUTS, OUTPUT, HISTORY, PODS = 0, 1, 2, 3
 
@@ -137,11 +137,7 @@ class DeploymentsView(View):
             self.request_reload()
 
     def select_deployment(self, deployment_id: uuid.UUID) -> bool:
-        row = self.model.row_of(deployment_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_key(self.table, self.model, deployment_id)
 
     @property
     def selected_row(self) -> DeploymentRow | None:

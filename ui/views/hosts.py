@@ -38,7 +38,7 @@ from podwarden.ui.ops import run_op
 from podwarden.ui.roles import allowed, guard
 from podwarden.ui.views.base import View
 from podwarden.ui.widgets.layout import master_detail, toolbar
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 #: How long the text filter waits after a keystroke before it asks the database.
 DEBOUNCE_MS = 150
@@ -224,11 +224,7 @@ class HostsView(View):
 
     # -- selection and detail ---------------------------------------------------------------
     def select_host(self, host_id: uuid.UUID) -> bool:
-        row = self.model.row_of(host_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_key(self.table, self.model, host_id)
 
     @property
     def selected_host(self) -> HostInfo | None:

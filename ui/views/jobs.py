@@ -23,7 +23,7 @@ from podwarden.ui.roles import guard, set_enabled
 from podwarden.ui.views.base import View
 from podwarden.ui.widgets.layout import master_detail, toolbar
 from podwarden.ui.widgets.output_pane import OutputPane
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 #: While the selected job runs, its output is also polled (notices are the fast path).
 POLL_MS = 1000
@@ -100,11 +100,7 @@ class JobsView(View):
 
     # -- selection and detail ---------------------------------------------------------------
     def select_job(self, job_id: uuid.UUID) -> bool:
-        row = self.model.row_of(job_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_key(self.table, self.model, job_id)
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()

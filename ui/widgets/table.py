@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Any
+
 from PySide6.QtCore import QAbstractItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
@@ -33,3 +36,12 @@ def table_view(
                 header.resizeSection(index, metrics.averageCharWidth() * column.width + 24)
     header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
     return table
+
+
+def select_key(table: QTableView, model: RowsModel[Any, Any], key: Hashable) -> bool:
+    """Select the row holding ``key``; False when the model does not hold it (yet)."""
+    row = model.row_of(key)
+    if row is None:
+        return False
+    table.selectRow(row)
+    return True

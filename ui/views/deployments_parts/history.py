@@ -9,7 +9,7 @@ from podwarden.engine.security.rbac import Actor, Permissions
 from podwarden.engine.services.deployments import RevisionInfo
 from podwarden.ui.models.deployments import RevisionsModel
 from podwarden.ui.roles import guard, set_enabled
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 
 class HistoryPanel(QWidget):
@@ -59,11 +59,7 @@ class HistoryPanel(QWidget):
         return self.model.row_at(rows[0].row()) if rows else None
 
     def select_revision(self, revision: int) -> bool:
-        row = self.model.row_of(revision)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_key(self.table, self.model, revision)
 
     def _selected(self, _s: QItemSelection, _d: QItemSelection) -> None:
         rev = self.selected

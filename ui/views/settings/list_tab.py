@@ -14,7 +14,7 @@ from podwarden.ui.context import UiContext
 from podwarden.ui.models.table import RowsModel
 from podwarden.ui.views.base import View
 from podwarden.ui.widgets.form import INLINE_ERRORS, NOTE_STYLE, error_label
-from podwarden.ui.widgets.table import table_view
+from podwarden.ui.widgets.table import select_key, table_view
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
@@ -68,9 +68,8 @@ class ListTab(View, Generic[K, R]):
         self._kept = self.model.key_at(rows[0].row()) if rows else None
 
     def _restore(self) -> None:
-        row = None if self._kept is None else self.model.row_of(self._kept)
-        if row is not None:
-            self.table.selectRow(row)
+        if self._kept is not None:
+            select_key(self.table, self.model, self._kept)
         self._update_buttons()
 
     def _selection_changed(self, _a: QItemSelection, _b: QItemSelection) -> None:
