@@ -107,6 +107,15 @@ class HostInfo:
 
 
 @dataclass(frozen=True)
+class GpuCapacity:
+    """GPU capacity of the fleet: hosts with GPUs, GPUs, and the VRAM known of them."""
+
+    hosts: int
+    gpus: int
+    vram_mb: int
+
+
+@dataclass(frozen=True)
 class HostPage:
     """One page of a listing and the number of hosts matching the filters."""
 
@@ -411,6 +420,18 @@ class HostsService(Service):
             result = await session.execute(select(Host.state, func.count()).group_by(Host.state))
             counts = {HostState(state): int(n) for state, n in result.all()}
         return {state: counts.get(state, 0) for state in HostState}
+
+    @operation(Permissions.READ, Access.READ)
+    async def gpu_capacity(self, actor: Actor) -> GpuCapacity:
+        """GPU hosts, GPUs and their known VRAM over the whole fleet (one aggregate)."""
+        stmt = select(
+            func.count(),
+            func.coalesce(func.sum(Host.gpu_count), 0),
+            func.coalesce(func.sum(Host.gpu_count * func.coalesce(Host.gpu_vram_mb, 0)), 0),
+        ).where(Host.gpu_count > 0)
+        async with self.db.session() as session:
+            hosts, gpus, vram = (await session.execute(stmt)).one()
+        return GpuCapacity(hosts=int(hosts), gpus=int(gpus), vram_mb=int(vram))
 
     # -- changing -----------------------------------------------------------------------
     @operation(Permissions.HOSTS_MANAGE, Access.MUTATING)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from podwarden.engine import Actor, Engine
 from podwarden.engine.models.fleet import HostState
 from podwarden.engine.models.jobs import JobState
-from podwarden.engine.services.hosts import MAX_PAGE as HOSTS_MAX_PAGE
+from podwarden.engine.services.hosts import GpuCapacity
 from podwarden.engine.services.jobs import JobInfo
 from podwarden.ui.context import UiContext
 from podwarden.ui.models.hosts import STATE_COLORS as HOST_STATE_COLORS
@@ -35,8 +35,6 @@ _SHORT_COLUMNS = [c for c in JOB_COLUMNS if c.title in ("Job", "State", "Created
 
 #: Deployment statuses in the order the dashboard lists them (others follow).
 DEPLOYMENT_STATUSES = ("deployed", "deploying", "failed", "draft", "undeployed")
-#: GPU hosts are summed a page at a time, up to this many pages (then "at least").
-GPU_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -46,39 +44,22 @@ class FleetData:
     clusters: int
     clusters_reachable: int
     clusters_protected: int
-    gpu_hosts: int
-    gpus: int
-    vram_mb: int  # known VRAM of all GPUs
-    gpus_partial: bool  # more GPU hosts than were summed
+    gpu: GpuCapacity
 
 
 async def load_fleet(engine: Engine, actor: Actor) -> FleetData:
-    """Hosts by state, clusters and GPU capacity (GPU hosts summed from SQL pages)."""
+    """Hosts by state, deployments by status, clusters and GPU capacity (aggregates in SQL)."""
     by_state = await engine.hosts.count_by_state(actor)
     deployments = await engine.deployments.count_by_status(actor)
     clusters = await engine.clusters.list_clusters(actor)
-    gpus = vram = hosts = 0
-    offset, total = 0, 0
-    for _ in range(GPU_PAGES):
-        page = await engine.hosts.list_hosts(actor, has_gpu=True, limit=HOSTS_MAX_PAGE, offset=offset)
-        total = page.total
-        for host in page.rows:
-            hosts += 1
-            gpus += host.gpu_count
-            vram += host.gpu_count * (host.gpu_vram_mb or 0)
-        offset += len(page.rows)
-        if offset >= total or not page.rows:
-            break
+    gpu = await engine.hosts.gpu_capacity(actor)
     return FleetData(
         by_state,
         deployments,
         len(clusters),
         sum(1 for c in clusters if c.status == "reachable"),
         sum(1 for c in clusters if c.protected),
-        total,
-        gpus,
-        vram,
-        hosts < total,
+        gpu,
     )
 
 
@@ -235,10 +216,9 @@ class DashboardView(View):
         self.clusters_note.setText(
             f"{fleet.clusters_reachable} reachable at last look · {fleet.clusters_protected} protected"
         )
-        more = "+" if fleet.gpus_partial else ""
-        self.gpu_count.setText(f"{fleet.gpus}{more} GPUs")
-        vram = f"{fleet.vram_mb / 1024:.0f} GiB VRAM" if fleet.vram_mb else "VRAM unknown"
-        self.gpu_note.setText(f"on {fleet.gpu_hosts} hosts · {vram}{more}")
+        self.gpu_count.setText(f"{fleet.gpu.gpus} GPUs")
+        vram = f"{fleet.gpu.vram_mb / 1024:.0f} GiB VRAM" if fleet.gpu.vram_mb else "VRAM unknown"
+        self.gpu_note.setText(f"on {fleet.gpu.hosts} hosts · {vram}")
 
     def _show_deployments(self, by_status: dict[str, int]) -> None:
         self.deployments_count.setText(str(sum(by_status.values())))
