@@ -7,7 +7,6 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import select
 
 from podwarden.engine import Engine
 from podwarden.engine.adapters.ssh import HostKeyChangedError, SshPool
@@ -20,12 +19,13 @@ from podwarden.engine.errors import (
     TemporaryServiceError,
     ValidationError,
 )
-from podwarden.engine.models.fleet import Host, HostSource, HostState
+from podwarden.engine.models.fleet import HostState
 from podwarden.engine.models.jobs import JobState
 from podwarden.engine.security.rbac import Actor
 from podwarden.engine.services.probe import ProbeReport, ProbeService
 from tests.fakes import netns_fixtures
-from tests.fakes.netns_hosts import PLAIN_USER, NetnsFleet, NetnsHost
+from tests.fakes.host_rows import add_namespace_host, load_host
+from tests.fakes.netns_hosts import PLAIN_USER, NetnsFleet
 
 pytestmark = pytest.mark.root
 
@@ -52,31 +52,6 @@ def service(engine: Engine, **pool_args: float) -> ProbeService:
     return ProbeService(engine.context, jobs=engine.jobs, secrets=engine.secrets, ssh=ssh)
 
 
-async def add_host(
-    engine: Engine, admin: Actor, fleet: NetnsFleet, host: NetnsHost, *, user: str = "root", **columns: object
-) -> uuid.UUID:
-    """A manual host row pointing at a namespace host, with the fleet key as its secret."""
-    host_id = uuid.uuid4()
-    secret = f"host/{host_id}/ssh-key"
-    await engine.secrets.create_secret(admin, secret, fleet.client_private_key, kind="ssh-key")
-    async with engine.db.unit_of_work() as uow:
-        row = Host(
-            id=host_id, hostname=f"node-{host.index}", source=HostSource.MANUAL, state=HostState.DISCOVERED,
-            ssh_address=host.address, ssh_port=22, ssh_user=user, ssh_key_secret=secret,
-        )  # fmt: skip
-        for name, value in columns.items():
-            setattr(row, name, value)
-        uow.session.add(row)
-    return host_id
-
-
-async def load(engine: Engine, host_id: uuid.UUID) -> Host:
-    async with engine.db.session() as session:
-        row = (await session.execute(select(Host).where(Host.id == host_id))).scalar_one()
-        session.expunge(row)
-        return row
-
-
 async def output_of(engine: Engine, admin: Actor, report: ProbeReport) -> str:
     return await engine.jobs.read_output(admin, report.job_id)
 
@@ -88,14 +63,14 @@ async def test_probe_three_hosts_stores_real_facts(
     engine: Engine, admin: Actor, operator: Actor, netns_fleet: NetnsFleet
 ) -> None:
     hosts = netns_fleet.hosts[:3]
-    ids = [await add_host(engine, admin, netns_fleet, h) for h in hosts]
+    ids = [await add_namespace_host(engine, admin, netns_fleet, h) for h in hosts]
 
     report = await service(engine).probe_hosts(operator, ids)
 
     assert report.job_state is JobState.SUCCEEDED, report.job_error
     assert [p.host_id for p in report.hosts] == ids and all(p.ok for p in report.hosts)
     for host, host_id in zip(hosts, ids, strict=True):
-        row = await load(engine, host_id)
+        row = await load_host(engine, host_id)
         assert row.hostname == f"node-{host.index}"  # the probe does not rename hosts
         assert row.cpu_cores == machine_cpu_count()
         assert row.memory_bytes == machine_memory_bytes()
@@ -123,17 +98,17 @@ async def test_first_contact_pins_and_the_next_probe_verifies(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
     host = netns_fleet.hosts[0]
-    host_id = await add_host(engine, admin, netns_fleet, host)
+    host_id = await add_namespace_host(engine, admin, netns_fleet, host)
     probe = service(engine)
 
-    version = (await load(engine, host_id)).version
+    version = (await load_host(engine, host_id)).version
     listener = await engine.listener()
     seen: list[Change] = []
     listener.subscribe(seen.append)
 
     first = await probe.probe_hosts(admin, [host_id])
     assert first.hosts[0].host_key_recorded
-    row = await load(engine, host_id)
+    row = await load_host(engine, host_id)
     assert row.ssh_known_hosts == host.known_hosts_line()
     assert row.version == version + 1  # a probe is a save: stale editors get a ConflictError
     pinned = row.ssh_known_hosts
@@ -147,31 +122,31 @@ async def test_first_contact_pins_and_the_next_probe_verifies(
     second = await probe.probe_hosts(admin, [host_id])
     assert second.job_state is JobState.SUCCEEDED
     assert not second.hosts[0].host_key_recorded
-    assert (await load(engine, host_id)).ssh_known_hosts == pinned
+    assert (await load_host(engine, host_id)).ssh_known_hosts == pinned
 
 
 async def test_a_non_root_user_can_probe(engine: Engine, admin: Actor, netns_fleet: NetnsFleet) -> None:
     host = netns_fleet.hosts[1]
-    host_id = await add_host(engine, admin, netns_fleet, host, user=PLAIN_USER)
+    host_id = await add_namespace_host(engine, admin, netns_fleet, host, user=PLAIN_USER)
     report = await service(engine).probe_hosts(admin, [host_id])
     assert report.job_state is JobState.SUCCEEDED, report.job_error
-    assert (await load(engine, host_id)).network_types == ["lan"]
+    assert (await load_host(engine, host_id)).network_types == ["lan"]
 
 
 async def test_kubernetes_found_makes_the_host_protected(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
     host = netns_fleet.hosts[2]
-    host_id = await add_host(engine, admin, netns_fleet, host)
+    host_id = await add_namespace_host(engine, admin, netns_fleet, host)
     with host.k3s_installed():
         report = await service(engine).probe_hosts(admin, [host_id])
     assert report.job_state is JobState.SUCCEEDED, report.job_error
-    row = await load(engine, host_id)
+    row = await load_host(engine, host_id)
     assert row.kubernetes_detected and row.protected
     assert "k3s_binary" in row.facts["kubernetes_signals"]
     # Without Kubernetes any more, the host is still protected (only people lift that).
     await service(engine).probe_hosts(admin, [host_id])
-    row = await load(engine, host_id)
+    row = await load_host(engine, host_id)
     assert row.kubernetes_detected is False and row.protected is True
 
 
@@ -182,10 +157,10 @@ async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
     engine: Engine, admin: Actor, operator: Actor, netns_fleet: NetnsFleet
 ) -> None:
     host = netns_fleet.hosts[1]
-    host_id = await add_host(engine, admin, netns_fleet, host)
+    host_id = await add_namespace_host(engine, admin, netns_fleet, host)
     probe = service(engine)
     await probe.probe_hosts(admin, [host_id])
-    before = await load(engine, host_id)
+    before = await load_host(engine, host_id)
 
     with host.changed_host_key() as new_key:
         report = await probe.probe_hosts(operator, [host_id])
@@ -193,7 +168,7 @@ async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
         assert isinstance(outcome.error, HostKeyChangedError)
         assert report.job_state is JobState.FAILED
         assert "has changed" in report.job_error
-        after = await load(engine, host_id)
+        after = await load_host(engine, host_id)
         assert after.ssh_host_key_pending == f"{host.address} {new_key}"
         assert after.ssh_known_hosts == before.ssh_known_hosts
         assert (after.facts, after.last_probe_at) == (before.facts, before.last_probe_at)
@@ -205,12 +180,12 @@ async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
             await probe.accept_host_key(admin, host_id, expected_key=before.ssh_known_hosts)
         accepted = await probe.accept_host_key(admin, host_id, expected_key=f"{host.address} {new_key}")
         assert accepted == f"{host.address} {new_key}"
-        row = await load(engine, host_id)
+        row = await load_host(engine, host_id)
         assert row.ssh_known_hosts == accepted and row.ssh_host_key_pending is None
 
         again = await probe.probe_hosts(operator, [host_id])
         assert again.job_state is JobState.SUCCEEDED, again.job_error
-        assert (await load(engine, host_id)).last_probe_at > before.last_probe_at  # type: ignore[operator]
+        assert (await load_host(engine, host_id)).last_probe_at > before.last_probe_at  # type: ignore[operator]
 
     with pytest.raises(ConflictError):  # nothing pending any more
         await probe.accept_host_key(admin, host_id)
@@ -220,14 +195,14 @@ async def test_dismissing_a_pending_key_keeps_the_old_pin(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
     host, other = netns_fleet.hosts[0], netns_fleet.hosts[1]
-    host_id = await add_host(
+    host_id = await add_namespace_host(
         engine, admin, netns_fleet, host, ssh_known_hosts=f"{host.address} {other.host_key}"
     )
     report = await service(engine).probe_hosts(admin, [host_id])
     assert isinstance(report.hosts[0].error, HostKeyChangedError)
-    assert (await load(engine, host_id)).ssh_host_key_pending == host.known_hosts_line()
+    assert (await load_host(engine, host_id)).ssh_host_key_pending == host.known_hosts_line()
     await service(engine).dismiss_host_key(admin, host_id)
-    row = await load(engine, host_id)
+    row = await load_host(engine, host_id)
     assert row.ssh_host_key_pending is None and row.ssh_known_hosts == f"{host.address} {other.host_key}"
 
 
@@ -238,9 +213,9 @@ async def test_wrong_key_fails_that_host_only_and_leaves_it_untouched(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
     good, bad = netns_fleet.hosts[0], netns_fleet.hosts[2]
-    good_id = await add_host(engine, admin, netns_fleet, good)
-    bad_id = await add_host(engine, admin, netns_fleet, bad)
-    before = await load(engine, bad_id)
+    good_id = await add_namespace_host(engine, admin, netns_fleet, good)
+    bad_id = await add_namespace_host(engine, admin, netns_fleet, bad)
+    before = await load_host(engine, bad_id)
     with bad.wrong_authorized_key():
         report = await service(engine).probe_hosts(admin, [good_id, bad_id])
     assert report.job_state is JobState.FAILED
@@ -249,9 +224,9 @@ async def test_wrong_key_fails_that_host_only_and_leaves_it_untouched(
     assert isinstance(error, PermanentServiceError) and not error.temporary
     assert str(error) == f"SSH key rejected by root@{bad.address}:22."
     assert report.job_error == f"1 of 2 hosts could not be probed: node-{bad.index}: {error}"
-    after = await load(engine, bad_id)
+    after = await load_host(engine, bad_id)
     assert after.version == before.version and after.ssh_known_hosts is None and after.facts == {}
-    assert (await load(engine, good_id)).last_probe_at is not None
+    assert (await load_host(engine, good_id)).last_probe_at is not None
     output = await output_of(engine, admin, report)
     assert f"node-{bad.index} ({bad.address}): FAILED: SSH key rejected" in output
 
@@ -260,8 +235,8 @@ async def test_unreachable_and_stopped_hosts_are_temporary_failures(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
     silent, stopped = netns_fleet.hosts[3], netns_fleet.hosts[2]
-    silent_id = await add_host(engine, admin, netns_fleet, silent)
-    stopped_id = await add_host(engine, admin, netns_fleet, stopped)
+    silent_id = await add_namespace_host(engine, admin, netns_fleet, silent)
+    stopped_id = await add_namespace_host(engine, admin, netns_fleet, stopped)
     with silent.blackholed(), stopped.stopped():
         report = await service(engine, connect_timeout=1.0).probe_hosts(admin, [silent_id, stopped_id])
     silent_error = report.for_host(silent_id).error
@@ -269,24 +244,24 @@ async def test_unreachable_and_stopped_hosts_are_temporary_failures(
     assert isinstance(silent_error, TemporaryServiceError) and "within 1 s" in str(silent_error)
     assert isinstance(stopped_error, TemporaryServiceError) and "refused" in str(stopped_error)
     assert report.job_state is JobState.FAILED
-    assert (await load(engine, silent_id)).last_probe_at is None
+    assert (await load_host(engine, silent_id)).last_probe_at is None
 
 
 async def test_command_timeout_fails_the_host(engine: Engine, admin: Actor, netns_fleet: NetnsFleet) -> None:
-    host_id = await add_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
+    host_id = await add_namespace_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
     report = await service(engine, command_timeout=0.001).probe_hosts(admin, [host_id])
     error = report.hosts[0].error
     assert isinstance(error, TemporaryServiceError) and "did not finish within 0.001 s" in str(error)
-    assert (await load(engine, host_id)).last_probe_at is None
+    assert (await load_host(engine, host_id)).last_probe_at is None
 
 
 async def test_missing_key_secret_and_missing_address_are_per_host_reasons(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
-    no_secret = await add_host(
+    no_secret = await add_namespace_host(
         engine, admin, netns_fleet, netns_fleet.hosts[0], ssh_key_secret="host/gone/ssh-key"
     )
-    no_address = await add_host(engine, admin, netns_fleet, netns_fleet.hosts[1], ssh_address=None)
+    no_address = await add_namespace_host(engine, admin, netns_fleet, netns_fleet.hosts[1], ssh_address=None)
     report = await service(engine).probe_hosts(admin, [no_secret, no_address])
     assert "'host/gone/ssh-key' does not exist" in str(report.for_host(no_secret).error)
     assert isinstance(report.for_host(no_address).error, ValidationError)
@@ -296,7 +271,7 @@ async def test_missing_key_secret_and_missing_address_are_per_host_reasons(
 async def test_bad_requests_are_refused_before_any_job(
     engine: Engine, admin: Actor, viewer: Actor, netns_fleet: NetnsFleet
 ) -> None:
-    host_id = await add_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
+    host_id = await add_namespace_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
     probe = service(engine)
     with pytest.raises(PermissionDenied):
         await probe.probe_hosts(viewer, [host_id])
@@ -307,14 +282,14 @@ async def test_bad_requests_are_refused_before_any_job(
     with pytest.raises(NotFoundError):
         await probe.probe_hosts(admin, [host_id, uuid.uuid4()])
     assert await engine.jobs.list_jobs(admin) == []
-    assert (await load(engine, host_id)).last_probe_at is None
+    assert (await load_host(engine, host_id)).last_probe_at is None
 
 
 async def test_bad_probe_output_and_a_failing_script_leave_the_host_untouched(
     engine: Engine, admin: Actor, netns_fleet: NetnsFleet
 ) -> None:
-    host_id = await add_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
-    before = await load(engine, host_id)
+    host_id = await add_namespace_host(engine, admin, netns_fleet, netns_fleet.hosts[0])
+    before = await load_host(engine, host_id)
     ssh = SshPool(agent_path="", connect_timeout=5.0, command_timeout=30.0)
 
     garbled = ProbeService(engine.context, jobs=engine.jobs, secrets=engine.secrets, ssh=ssh,
@@ -331,5 +306,5 @@ async def test_bad_probe_output_and_a_failing_script_leave_the_host_untouched(
     assert str(error) == (
         f"The probe script failed on root@{netns_fleet.hosts[0].address}:22 (exit status 3): boom"
     )
-    after = await load(engine, host_id)
+    after = await load_host(engine, host_id)
     assert after.version == before.version and after.facts == {} and after.ssh_known_hosts is None

@@ -24,7 +24,7 @@ from podwarden.engine.adapters.ansible import AnsibleRunner, PlaybookResult, Pla
 from podwarden.engine.adapters.ssh import SshPool
 from podwarden.engine.errors import PermissionDenied, ProtectedResourceError
 from podwarden.engine.models.access import Secret
-from podwarden.engine.models.fleet import Cluster, Host, HostSource, HostState
+from podwarden.engine.models.fleet import Cluster, HostState
 from podwarden.engine.models.jobs import JobState
 from podwarden.engine.render.inventory import InventoryHost
 from podwarden.engine.security.crypto import SecretValue
@@ -33,6 +33,7 @@ from podwarden.engine.services.jobs import JobInfo
 from podwarden.engine.services.provisioning import ProvisioningService, playbooks_dir
 from podwarden.engine.settings import Settings
 from tests.fakes import netns_fixtures
+from tests.fakes.host_rows import add_namespace_host, load_host
 from tests.fakes.k3s_standin import ARTIFACTS_DIR
 from tests.fakes.netns_hosts import PLAIN_USER, NetnsFleet, NetnsHost
 
@@ -58,26 +59,12 @@ def service(
 async def add_host(
     engine: Engine, admin: Actor, fleet: NetnsFleet, host: NetnsHost, *, user: str = "root", **columns: object
 ) -> uuid.UUID:
-    host_id = uuid.uuid4()
-    secret = f"host/{host_id}/ssh-key"
-    await engine.secrets.create_secret(admin, secret, fleet.client_private_key, kind="ssh-key")
-    async with engine.db.unit_of_work() as uow:
-        row = Host(
-            id=host_id, hostname=f"node-{host.index}", source=HostSource.MANUAL, state=HostState.DISCOVERED,
-            addresses=[host.address], ssh_address=host.address, ssh_port=22, ssh_user=user, ssh_key_secret=secret,
-            ssh_known_hosts=host.known_hosts_line(),
-        )  # fmt: skip
-        for name, value in columns.items():
-            setattr(row, name, value)
-        uow.session.add(row)
-    return host_id
+    """A namespace host row whose address and host key are already known (probed)."""
+    known: dict[str, object] = {"addresses": [host.address], "ssh_known_hosts": host.known_hosts_line()}
+    return await add_namespace_host(engine, admin, fleet, host, user=user, **{**known, **columns})
 
 
-async def load(engine: Engine, host_id: uuid.UUID) -> Host:
-    async with engine.db.session() as session:
-        row = (await session.execute(select(Host).where(Host.id == host_id))).scalar_one()
-        session.expunge(row)
-        return row
+load = load_host
 
 
 async def cluster_count(engine: Engine) -> int:
